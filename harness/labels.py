@@ -1,4 +1,4 @@
-"""Aesthetic label transforms of Zeng et al. [0]: every label type as a distribution to train with CE.
+"""Aesthetic label transforms of Zeng et al. [0]: each label type as a distribution for one CE loss.
 
 Implements §III of [0]: vote counts → raw score distribution (RSD, Eq. 3), mean score (Eq. 1),
 standard deviation, hard binary label (Eq. 2, 4), soft binary probability (Eq. 5), the fitted
@@ -34,7 +34,8 @@ LAMBDA = 0.5
 CAP = 1.5
 
 #: σ_z² used by :func:`gaussian_mv_from_score` on the 1..10 grid: the median stabilised variance
-#: min(0.5·σ², 1.5) of 25,551 real AVA vote histograms (1.01; docs/labels.md, "Score-only datasets").
+#: min(0.5·σ², 1.5) of 25,551 real AVA vote histograms (1.01; docs/labels.md, "Score-only
+#: datasets").
 SCORE_ONLY_VAR = 1.0
 
 # σ_z² below this is treated as 0: the sampled Gaussian collapses onto the nearest bin.
@@ -276,7 +277,7 @@ def gaussian_mv(votes: Array, lam: float = LAMBDA, cap: float = CAP, form: Form 
 
 
 def gaussian_nv(votes: Array, form: Form = "paper") -> Array:
-    """Fitted Gaussian with the noisy variance, "Gaussian-NV" of Table II of [0] (after Wang et al.).
+    """Fitted Gaussian with the noisy variance, "Gaussian-NV" of Table II of [0] (after Wang et al.)
 
     As :func:`gaussian_mv` with σ_z² = σ_s² unscaled and uncapped (λ = 0, no cap).
 
@@ -306,16 +307,12 @@ def make_target(
     them all. The two-class targets are ordered [low, high]; a 2-way softmax over them equals the
     sigmoid CE of Eq. (11) on z_high − z_low, and for hard labels the logistic loss.
 
-    ========== ======= ==============================================================
-    kind       shape   target
-    ========== ======= ==============================================================
-    binary     (N, 2)  [1 − c, c], c from Eq. (2) at b_⌈M/2⌉ (5 on AVA), Eq. (4);
-                       NaN rows where δ > 0 excludes the image
-    score      (N, 2)  [1 − μ/b_M, μ/b_M], Eq. (5)
-    rsd        (N, M)  the raw score distribution, Eq. (3)
-    gaussian_nv (N, M) :func:`gaussian_nv`
-    gaussian_mv (N, M) :func:`gaussian_mv`, Eq. (12)–(17)
-    ========== ======= ==============================================================
+    - ``binary`` (N, 2): [1 − c, c], c of Eq. (2) at b_⌈M/2⌉ (5 on AVA), as in Eq. (4); rows
+      are NaN where δ > 0 excludes the image.
+    - ``score`` (N, 2): [1 − μ/b_M, μ/b_M], Eq. (5).
+    - ``rsd`` (N, M): the raw score distribution, Eq. (3).
+    - ``gaussian_nv`` (N, M): :func:`gaussian_nv`.
+    - ``gaussian_mv`` (N, M): :func:`gaussian_mv`, Eq. (12)–(17).
 
     Args:
         votes: vote counts (N, M) for the scores 1..M.

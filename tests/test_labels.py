@@ -25,7 +25,6 @@ VOTES = np.array(
         [0, 0, 0, 1, 0, 1, 0, 0, 0, 0],
     ]
 )
-BINS = np.arange(1, 11)
 
 REPO = Path(__file__).resolve().parents[1]
 AVA_JSON = REPO.parent / "shared/datasets/AVA/third_party_splits/idealo_ava_labels_test.json"
@@ -190,7 +189,8 @@ def test_mean_score_keeps_autograd():
     probs = torch.softmax(torch.zeros(2, 10, dtype=torch.float64, requires_grad=True), -1)
     probs.retain_grad()
     L.mean_score(probs).sum().backward()
-    torch.testing.assert_close(probs.grad, torch.arange(1.0, 11.0, dtype=torch.float64).repeat(2, 1))
+    bins = torch.arange(1.0, 11.0, dtype=torch.float64)
+    torch.testing.assert_close(probs.grad, bins.repeat(2, 1))
 
 
 @pytest.mark.parametrize(
