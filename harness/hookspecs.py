@@ -62,7 +62,8 @@ def harness_datasets() -> list[DatasetSpec]:
                                 references=("Hosu et al., TIP 2020",), version="0.1",
                                 defaults={"root": ""}, factory=load_koniq)]
 
-    ``factory(settings, seed)`` must return a :class:`harness.data.Dataset`.
+    ``factory(settings, purpose)`` must return a :class:`harness.data.Dataset`; ``purpose`` is
+    ``"labelled"`` or ``"pretrain"``.
     """
 
 

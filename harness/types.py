@@ -106,7 +106,11 @@ class HeadSpec(PluginSpec):
 
 @dataclass(frozen=True)
 class DatasetSpec(PluginSpec):
-    """A dataset. ``factory(settings, seed) -> harness.data.Dataset``.
+    """A dataset. ``factory(settings, purpose) -> harness.data.Dataset``.
+
+    ``purpose`` is ``"labelled"`` (train/val/test with labels for a head) or ``"pretrain"``
+    (images for a pretext task; labels are ignored, and a dataset may serve different images, as
+    the synthetic dataset serves clean, highly aesthetic renders disjoint from its labelled set).
 
     ``synthetic_format``: the name ``harness make-synthetic --format`` writes in this dataset's
     on-disk layout, if any (lets ``harness plugins check`` test the loader offline).
