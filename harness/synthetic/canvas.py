@@ -67,7 +67,7 @@ class Canvas:
         half = self.aspect / 2.0
         self.u = (((np.arange(width) + 0.5) / height - half) / camera.stretch + half
                   + camera.pan_u).astype(np.float64)
-        self.image = np.zeros((3, height, width), dtype=FLOAT)
+        self.image = np.empty((3, height, width), dtype=FLOAT)  # the sky fills it
         self.stretch = camera.stretch
 
     def rows(self, v0: float, v1: float) -> slice:
@@ -92,6 +92,20 @@ class Canvas:
         uu = self.u[None, cs].astype(FLOAT)
         return rs, cs, vv, uu
 
+    def blend_rows(self, rs: slice, alpha: np.ndarray, fill) -> None:
+        """Blend per-channel fields over full-width rows ``rs`` with coverage ``alpha`` (h, W).
+
+        ``fill(c, out)`` writes channel c's colour field into the (h, W) buffer ``out``; one
+        buffer is reused for all channels.
+        """
+        buf = np.empty(alpha.shape, dtype=FLOAT)
+        for c in range(3):
+            target = self.image[c, rs]
+            fill(c, buf)
+            buf -= target
+            buf *= alpha
+            target += buf
+
     def paint(self, rs: slice, cs: slice, alpha: np.ndarray, colour: np.ndarray) -> None:
         """Alpha-blend ``colour`` ((3,) or (3, h, w)) over the region with coverage ``alpha``."""
         target = self.image[:, rs, cs]
@@ -115,12 +129,14 @@ def _interp_axis(grid: np.ndarray, coords: np.ndarray, axis: int, smooth: bool) 
     t = (c - i0).astype(FLOAT)
     if smooth:
         t = smoothstep(t)
-    a = np.take(grid, i0, axis=axis)
-    b = np.take(grid, i0 + 1, axis=axis)
     shape = [1] * grid.ndim
     shape[axis] = -1
-    t = t.reshape(shape)
-    return a + (b - a) * t
+    a = np.take(grid, i0, axis=axis)
+    b = np.take(grid, i0 + 1, axis=axis)
+    b -= a  # in place: fresh large temporaries cost page faults
+    b *= t.reshape(shape)
+    b += a
+    return b
 
 
 _M1, _M2 = np.uint32(0x7FEB352D), np.uint32(0x846CA68B)

@@ -77,7 +77,7 @@ def sample_degradations(seed: int, index: int, quality: float) -> Degradations:
     rng = np.random.default_rng(np.random.SeedSequence([seed, index, 2]))
     n = len(FAMILIES)
     order = rng.permutation(n)
-    n_dominant = int(rng.integers(2, 5))
+    n_dominant = int(rng.integers(3, 6))
     minor = rng.random(n) < 0.4
     weights = np.where(minor, rng.uniform(0.05, 0.3, n), 0.0)
     weights[order[:n_dominant]] = rng.uniform(0.7, 1.0, n_dominant)
@@ -119,19 +119,26 @@ def sample_degradations(seed: int, index: int, quality: float) -> Degradations:
 
 def luma(img: np.ndarray) -> np.ndarray:
     """Rec. 709 luma of a planar (3, ...) image (explicit multiply-adds: no BLAS, bit-exact)."""
-    return img[0] * FLOAT(LUMA[0]) + img[1] * FLOAT(LUMA[1]) + img[2] * FLOAT(LUMA[2])
+    y = img[0] * FLOAT(LUMA[0])
+    term = img[1] * FLOAT(LUMA[1])
+    y += term
+    np.multiply(img[2], FLOAT(LUMA[2]), out=term)
+    y += term
+    return y
 
 
 def affine_colour(img: np.ndarray, gain, luma_gain, offset) -> np.ndarray:
-    """out_c = gain_c * x_c + luma_gain_c * luma(x) + offset_c (saturation, contrast, cast)."""
+    """In place: x_c <- gain_c * x_c + luma_gain_c * luma(x) + offset_c (saturation, contrast,
+    cast, exposure); returns ``img``."""
     y = luma(img)
-    out = np.empty_like(img)
+    buf = np.empty_like(y)
     for c in range(3):
-        np.multiply(img[c], FLOAT(gain[c]), out=out[c])
+        img[c] *= FLOAT(gain[c])
         if luma_gain[c] != 0:
-            out[c] += y * FLOAT(luma_gain[c])
-        out[c] += FLOAT(offset[c])
-    return out
+            np.multiply(y, FLOAT(luma_gain[c]), out=buf)
+            img[c] += buf
+        img[c] += FLOAT(offset[c])
+    return img
 
 
 def tilt(img: np.ndarray, degrees: float) -> np.ndarray:
@@ -188,51 +195,110 @@ def _gaussian_small(img: np.ndarray, sigma: float) -> np.ndarray:
     return out
 
 
+def _binomial(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Blur a (3, H, W) image by sigma < 1 px with passes of the 3-tap kernel [w, 1 - 2w, w]
+    (edges replicated), reusing two buffers."""
+    passes = 1 if sigma <= 0.7 else 2
+    w = FLOAT(sigma * sigma / (2.0 * passes))  # each pass adds variance 2w
+    centre = FLOAT(1.0) - FLOAT(2.0) * w
+    _, h, n = img.shape
+    out = img.copy()
+    pad = np.empty((3, h + 2, n + 2), dtype=FLOAT)
+    for _ in range(passes):
+        for axis in (1, 2):
+            pad[:, 1:-1, 1:-1] = out
+            if axis == 1:
+                pad[:, 0, 1:-1], pad[:, -1, 1:-1] = out[:, 0], out[:, -1]
+                lo, hi = pad[:, :-2, 1:-1], pad[:, 2:, 1:-1]
+            else:
+                pad[:, 1:-1, 0], pad[:, 1:-1, -1] = out[:, :, 0], out[:, :, -1]
+                lo, hi = pad[:, 1:-1, :-2], pad[:, 1:-1, 2:]
+            out *= centre
+            for side in (lo, hi):
+                out += side * w
+    return out
+
+
+def _upsample(small: np.ndarray, k: int, out: np.ndarray) -> np.ndarray:
+    """Bilinear upsampling of (3, h', w') by the integer factor k into ``out`` (3, H, W), with
+    pixel centres aligned and edges replicated: one phase of the k output phases at a time, so
+    every read is a contiguous slice (no gathers, no PIL round trips)."""
+    _, h, w = out.shape
+    sp = np.pad(small, ((0, 0), (1, 1), (1, 1)), mode="edge")
+    rows = np.empty((3, h, sp.shape[2]), dtype=FLOAT)
+    for axis, src, dst, n in ((1, sp, rows, h), (2, rows, out, w)):
+        for r in range(min(k, n)):
+            m = len(range(r, n, k))
+            t = (r + 0.5) / k - 0.5  # offset of phase r from its source sample
+            lo = 1 if t >= 0 else 0
+            t = FLOAT(t if t >= 0 else t + 1.0)
+            if axis == 1:
+                a, b, target = src[:, lo:lo + m], src[:, lo + 1:lo + 1 + m], dst[:, r::k]
+            else:
+                a, b, target = src[:, :, lo:lo + m], src[:, :, lo + 1:lo + 1 + m], dst[:, :, r::k]
+            step = b - a
+            step *= t
+            step += a
+            target[...] = step
+    return out
+
+
 def blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of ``sigma`` pixels; larger sigmas go through a box-downsampled copy."""
-    if sigma < 1.6:
-        return _gaussian_small(img, sigma)
+    """In place: Gaussian blur of ``sigma`` pixels (approximate: binomial taps below 1 px, else
+    a box-downsampled copy, blurred and bilinearly upsampled); returns ``img``."""
+    if sigma < 1.0:
+        img[...] = _binomial(img, sigma)
+        return img
     k = max(2, int(sigma // 1.2))
     # The box filter and the bilinear upsampling blur too: take their variance off the target.
-    residual = math.sqrt(max(sigma**2 - (k * k - 1) / 12.0 - k * k / 6.0, 0.25)) / k
-    small = _gaussian_small(_box_down(img, k), residual)
+    residual = math.sqrt(max(sigma**2 - (k * k - 1) / 12.0 - k * k / 6.0, 0.0)) / k
+    small = _box_down(img, k)
+    if residual >= 1.0:
+        small = _gaussian_small(small, residual)
+    elif residual >= 0.2:
+        small = _binomial(small, residual)
     h, w = img.shape[1:]
     # Replicate the last row / column so the partial blocks at the far edges are covered.
     small = np.pad(small, ((0, 0), (0, -(-h // k) - small.shape[1]), (0, -(-w // k)
                                                                         - small.shape[2])),
                    mode="edge")
-    box = (0.0, 0.0, w / k, h / k)  # exactly 1/k scale, so pixel centres line up
-    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(small[c]), mode="F").resize(
-        (w, h), Image.Resampling.BILINEAR, box=box)) for c in range(3)]
-    return np.stack(planes)
+    return _upsample(small, k, img)
 
 
 def add_noise(img: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
-    """Signal-dependent sensor noise: std * (0.4 + 0.6 sqrt(luma)), independent per channel."""
-    noise = np.take(_GAUSS, np.frombuffer(rng.bytes(img.size), dtype=np.uint8)).reshape(
-        img.shape)
+    """In place: signal-dependent sensor noise, std * (0.4 + 0.6 sqrt(luma)), per channel."""
     level = np.sqrt(np.clip(luma(img), 0.0, 1.0))
     level *= FLOAT(0.6 * std)
     level += FLOAT(0.4 * std)
-    noise *= level
-    img += noise
+    noise = np.empty_like(level)
+    for c in range(3):
+        codes = np.frombuffer(rng.bytes(level.size), dtype=np.uint8).reshape(level.shape)
+        np.take(_GAUSS, codes, out=noise)
+        noise *= level
+        img[c] += noise
     return img
 
 
 def blockify(img: np.ndarray, mix: float, block: int) -> np.ndarray:
-    """Blend each block x block tile towards its mean (compression blocking / pixelation)."""
+    """In place: blend each block x block tile towards its mean (compression / pixelation)."""
     h, w = img.shape[1] // block * block, img.shape[2] // block * block
     if h == 0 or w == 0:
         return img
     means = _box_down(img, block)  # (3, h / block, w / block)
-    tiles = img[:, :h, :w].reshape(3, h // block, block, w // block, block)  # a view into img
-    tiles += FLOAT(mix) * (means[:, :, None, :, None] - tiles)
+    for c in range(3):
+        tiles = img[c, :h, :w].reshape(h // block, block, w // block, block)  # a view into img
+        step = means[c][:, None, :, None] - tiles
+        step *= FLOAT(mix)
+        tiles += step
     return img
 
 
-def to_uint8(img: np.ndarray) -> np.ndarray:
-    """Planar float (3, H, W) -> clipped, rounded, interleaved (H, W, 3) uint8."""
-    out = np.clip(img, 0.0, 1.0)
+def to_uint8(img: np.ndarray, inplace: bool = False) -> np.ndarray:
+    """Planar float (3, H, W) -> clipped, rounded, interleaved (H, W, 3) uint8.
+
+    With ``inplace`` the float image is used as scratch space (and left clipped and scaled).
+    """
+    out = np.clip(img, 0.0, 1.0, out=img if inplace else None)
     out *= FLOAT(255.0)
     out += FLOAT(0.5)
     result = np.empty(img.shape[1:] + (3,), dtype=np.uint8)

@@ -169,7 +169,7 @@ def render(seed: int, index: int, quality: float, height: int, width: int) -> np
         img = add_noise(img, deg.noise_std, rng)
     if deg.block_mix > 0.02:
         img = blockify(img, deg.block_mix, max(2, round(min(height, width) / 32)))
-    return to_uint8(img)
+    return to_uint8(img, inplace=True)
 
 
 def render_clean(seed: int, index: int, height: int, width: int) -> np.ndarray:

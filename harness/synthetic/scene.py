@@ -264,8 +264,17 @@ def draw(scene: Scene, height: int, width: int, camera: Camera = Camera(),
             n = clouds.sample(cv.v[rs], cv.u)
             thr = FLOAT(0.25 - 0.4 * scene.clouds)
             fade = np.clip((FLOAT(hz) - cv.v[rs].astype(FLOAT)) * FLOAT(6.0), 0.0, 1.0)
-            dens = np.clip((n - thr) * FLOAT(3.0), 0.0, 0.9) * fade[:, None]
-            cv.paint(rs, slice(None), dens, planes(col["cloud"]) * (0.9 + 0.5 * n))
+            dens = n - thr
+            dens *= FLOAT(3.0)
+            np.clip(dens, 0.0, 0.9, out=dens)
+            dens *= fade[:, None]
+            cloud = col["cloud"]
+
+            def fill(c, out, n=n, cloud=cloud):
+                np.multiply(n, FLOAT(0.5) * cloud[c], out=out)
+                out += FLOAT(0.9) * cloud[c]
+
+            cv.blend_rows(rs, dens, fill)
 
     # Ridges, far (hazy, pale) to near; snow-capped when the scene is a snowy one.
     for i, (tall, rough) in enumerate(scene.ridges):
@@ -280,11 +289,16 @@ def draw(scene: Scene, height: int, width: int, camera: Camera = Camera(),
         c = col["far"] + (col["near"] - col["far"]) * FLOAT(1.0 - mix)
         c = c + (col["sky_horizon"] - c) * FLOAT(mix * 0.6)
         depth = np.clip((vv - base[None, :]) * FLOAT(1.0 / max(tall, 1e-3)), 0.0, 1.0)
-        colour = planes(c) * (FLOAT(1.1) - FLOAT(0.25) * depth)
-        if scene.kind == "snow":
-            cap = np.clip(FLOAT(0.55) - depth * FLOAT(2.5), 0.0, 1.0)
-            colour += cap * (planes(col["ground_a"]) - colour)
-        cv.paint(rs, slice(None), alpha, colour)
+        shade = FLOAT(1.1) - FLOAT(0.25) * depth
+        cap = (np.clip(FLOAT(0.55) - depth * FLOAT(2.5), 0.0, 1.0) if scene.kind == "snow"
+               else None)
+
+        def fill(ch, out, c=c, shade=shade, cap=cap):
+            np.multiply(shade, c[ch], out=out)
+            if cap is not None:  # snow caps: out += cap * (snow - out)
+                out += cap * (col["ground_a"][ch] - out)
+
+        cv.blend_rows(rs, alpha, fill)
 
     if scene.treeline > 0:
         bumps = profile.sample_1d(cv.u * 4.0, row=0)
@@ -324,49 +338,70 @@ def draw(scene: Scene, height: int, width: int, camera: Camera = Camera(),
         yy = ((np.arange(height, dtype=FLOAT) + 0.5) / height - 0.5) * 2.0
         xx = ((np.arange(width, dtype=FLOAT) + 0.5) / width - 0.5) * 2.0
         r2 = yy[:, None] ** 2 * FLOAT(0.5) + xx[None, :] ** 2 * FLOAT(0.5)
-        cv.image *= 1.0 - FLOAT(scene.vignette) * r2 * r2
+        r2 *= r2
+        r2 *= -FLOAT(scene.vignette)
+        r2 += FLOAT(1.0)
+        cv.image *= r2
     return cv.image
 
 
 def _draw_ground(cv: Canvas, scene: Scene, col: dict, field: Noise) -> None:
-    """Ground below the horizon: perspective bands, blotchy texture, haze near the horizon."""
+    """Ground below the horizon: perspective bands, blotchy texture, haze near the horizon.
+
+    Written channel by channel straight into the canvas rows (fresh image-sized temporaries
+    cost page faults); only the few anti-aliased horizon rows are blended.
+    """
     hz = scene.horizon
     rs = cv.rows(hz, 10.0)
     if rs.stop <= rs.start:
         return
+    edge = min(3, rs.stop - rs.start)
+    old = cv.image[:, rs.start:rs.start + edge].copy()
     v = cv.v[rs].astype(FLOAT)
     z = np.maximum(v - FLOAT(hz), 0.0)  # 0 at the horizon, growing towards the viewer
-    alpha = np.clip(z * FLOAT(cv.scale) + 0.5, 0.0, 1.0)[:, None]
-    haze = FLOAT(1.0) / (FLOAT(1.0) + z * FLOAT(25.0))
+    haze = FLOAT(0.7) / (FLOAT(1.0) + z * FLOAT(25.0))  # (h,) share of the horizon colour
     near = np.clip(z * FLOAT(6.0), 0.0, 1.0)
+    dst = cv.image[:, rs]
     if scene.kind == "sea":
         mirrored = np.clip(z * FLOAT(1.0 / (hz + 0.3)), 0.0, 1.0)
         mirrored = 1.0 - (1.0 - mirrored) ** 2
-        refl = (planes(col["sky_horizon"]) + planes(col["sky_top"] - col["sky_horizon"])
-                * mirrored[None, :, None]) * FLOAT(0.75)
-        base = refl + (planes(col["ground_a"]) - refl) * (near * FLOAT(0.6))[None, :, None]
-        ripples = field.sample(cv.v[rs] * 3.0, cv.u * 0.15)
-        colour = base * (1.0 + ripples * (FLOAT(0.15) + FLOAT(0.25) * near[:, None]))
+        refl = (col["sky_horizon"][:, None] + (col["sky_top"] - col["sky_horizon"])[:, None]
+                * mirrored[None, :]) * FLOAT(0.75)  # (3, h)
+        base = refl + (col["ground_a"][:, None] - refl) * (near * FLOAT(0.6))[None, :]
+        shade = field.sample(cv.v[rs] * 3.0, cv.u * 0.15)  # ripples
+        glint = None
         if scene.sun is not None:
             width = FLOAT(0.02) + z * FLOAT(0.5)
             du = np.abs(cv.u[None, :].astype(FLOAT) - FLOAT(scene.sun[0])) / width[:, None]
-            glint = np.clip(1.0 - du, 0.0, 1.0) * np.clip(ripples * FLOAT(4.0), 0.0, 1.0)
-            colour += planes(col["sun"] * FLOAT(0.6)) * glint
+            glint = np.clip(1.0 - du, 0.0, 1.0)
+            glint *= np.clip(shade * FLOAT(4.0), 0.0, 1.0)
+        shade *= (FLOAT(0.15) + FLOAT(0.25) * near)[:, None]
+        shade += FLOAT(1.0)
+        for c in range(3):
+            np.multiply(shade, base[c][:, None], out=dst[c])
+            if glint is not None:
+                dst[c] += glint * (FLOAT(0.6) * col["sun"][c])
     else:
         depth = FLOAT(1.0) / (z + FLOAT(0.02))
         band = wave(depth * FLOAT(0.08 if scene.kind != "city" else 0.05))
-        base = planes(col["ground_a"]) + planes(col["ground_b"] - col["ground_a"]) * band[
-            None, :, None]
+        base = col["ground_a"][:, None] + (col["ground_b"] - col["ground_a"])[:, None] * band
         amp = FLOAT(0.12 if scene.kind != "snow" else 0.05) + FLOAT(0.25) * near
-        shade = 1.0 + field.sample(cv.v[rs], cv.u) * amp[:, None]
+        shade = field.sample(cv.v[rs], cv.u)
+        shade *= amp[:, None]
+        shade += FLOAT(1.0)
         if scene.kind in ("meadow", "desert"):
-            shade += _grain(cv, rs, scene) * (near * FLOAT(0.3))[:, None]
-        colour = base * shade
-    colour += (planes(col["sky_horizon"] * FLOAT(0.9)) - colour) * (haze * FLOAT(0.7))[None, :,
-                                                                                       None]
-    edge = min(3, colour.shape[1])  # blend the anti-aliased horizon rows, overwrite the rest
-    cv.paint(slice(rs.start, rs.start + edge), slice(None), alpha[:edge], colour[:, :edge])
-    cv.image[:, rs.start + edge:rs.stop] = colour[:, edge:]
+            grain = _grain(cv, rs, scene)
+            grain *= (near * FLOAT(0.3))[:, None]
+            shade += grain
+        for c in range(3):
+            np.multiply(shade, base[c][:, None], out=dst[c])
+    keep = FLOAT(1.0) - haze
+    for c in range(3):  # haze: dst += haze * (0.9 * horizon colour - dst)
+        dst[c] *= keep[:, None]
+        dst[c] += (haze * FLOAT(0.9) * col["sky_horizon"][c])[:, None]
+    alpha = np.clip(z[:edge] * FLOAT(cv.scale) + 0.5, 0.0, 1.0)[None, :, None]
+    top = cv.image[:, rs.start:rs.start + edge]
+    top[...] = old + alpha * (top - old)
 
 
 def _grain(cv: Canvas, rs: slice, scene: Scene) -> np.ndarray:
