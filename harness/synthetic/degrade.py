@@ -24,8 +24,8 @@ FAMILIES = ("blur", "noise", "compression", "exposure", "contrast", "saturation"
             "palette", "framing", "ratio", "tilt")
 LUMA = (0.2126, 0.7152, 0.0722)
 
-# Gaussian quantiles for one random byte: N(0, 1) noise from rng.bytes, 4x faster than
-# standard_normal and computed once in pure Python, so identical everywhere.
+# Gaussian quantiles for one random byte: N(0, 1) noise from uint8 draws, several times faster than
+# standard_normal, and the table is computed once in pure Python, so identical everywhere.
 _GAUSS = np.array([statistics.NormalDist().inv_cdf((i + 0.5) / 256) for i in range(256)],
                   dtype=FLOAT)
 _GAUSS /= _GAUSS.std()
@@ -196,27 +196,30 @@ def _gaussian_small(img: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def _binomial(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Blur a (3, H, W) image by sigma < 1 px with passes of the 3-tap kernel [w, 1 - 2w, w]
-    (edges replicated), reusing two buffers."""
+    """In place: blur a (3, H, W) image by sigma < 1 px with passes of the 3-tap kernel
+    [w, 1 - 2w, w] (edges replicated), one channel at a time through two reused buffers."""
     passes = 1 if sigma <= 0.7 else 2
     w = FLOAT(sigma * sigma / (2.0 * passes))  # each pass adds variance 2w
     centre = FLOAT(1.0) - FLOAT(2.0) * w
     _, h, n = img.shape
-    out = img.copy()
-    pad = np.empty((3, h + 2, n + 2), dtype=FLOAT)
-    for _ in range(passes):
-        for axis in (1, 2):
-            pad[:, 1:-1, 1:-1] = out
-            if axis == 1:
-                pad[:, 0, 1:-1], pad[:, -1, 1:-1] = out[:, 0], out[:, -1]
-                lo, hi = pad[:, :-2, 1:-1], pad[:, 2:, 1:-1]
-            else:
-                pad[:, 1:-1, 0], pad[:, 1:-1, -1] = out[:, :, 0], out[:, :, -1]
-                lo, hi = pad[:, 1:-1, :-2], pad[:, 1:-1, 2:]
-            out *= centre
-            for side in (lo, hi):
-                out += side * w
-    return out
+    pad = np.empty((h + 2, n + 2), dtype=FLOAT)
+    tmp = np.empty((h, n), dtype=FLOAT)
+    for c in range(3):
+        x = img[c]
+        for _ in range(passes):
+            for axis in (0, 1):
+                pad[1:-1, 1:-1] = x
+                if axis == 0:
+                    pad[0, 1:-1], pad[-1, 1:-1] = x[0], x[-1]
+                    lo, hi = pad[:-2, 1:-1], pad[2:, 1:-1]
+                else:
+                    pad[1:-1, 0], pad[1:-1, -1] = x[:, 0], x[:, -1]
+                    lo, hi = pad[1:-1, :-2], pad[1:-1, 2:]
+                x *= centre
+                for side in (lo, hi):
+                    np.multiply(side, w, out=tmp)
+                    x += tmp
+    return img
 
 
 def _upsample(small: np.ndarray, k: int, out: np.ndarray) -> np.ndarray:
@@ -227,6 +230,9 @@ def _upsample(small: np.ndarray, k: int, out: np.ndarray) -> np.ndarray:
     sp = np.pad(small, ((0, 0), (1, 1), (1, 1)), mode="edge")
     rows = np.empty((3, h, sp.shape[2]), dtype=FLOAT)
     for axis, src, dst, n in ((1, sp, rows, h), (2, rows, out, w)):
+        shape = list(dst.shape)
+        shape[axis] = len(range(0, n, k))  # phase 0 is the longest
+        buf = np.empty(shape, dtype=FLOAT)
         for r in range(min(k, n)):
             m = len(range(r, n, k))
             t = (r + 0.5) / k - 0.5  # offset of phase r from its source sample
@@ -234,9 +240,11 @@ def _upsample(small: np.ndarray, k: int, out: np.ndarray) -> np.ndarray:
             t = FLOAT(t if t >= 0 else t + 1.0)
             if axis == 1:
                 a, b, target = src[:, lo:lo + m], src[:, lo + 1:lo + 1 + m], dst[:, r::k]
+                step = buf[:, :m]
             else:
                 a, b, target = src[:, :, lo:lo + m], src[:, :, lo + 1:lo + 1 + m], dst[:, :, r::k]
-            step = b - a
+                step = buf[:, :, :m]
+            np.subtract(b, a, out=step)  # step = a + (b - a) t
             step *= t
             step += a
             target[...] = step
@@ -247,8 +255,7 @@ def blur(img: np.ndarray, sigma: float) -> np.ndarray:
     """In place: Gaussian blur of ``sigma`` pixels (approximate: binomial taps below 1 px, else
     a box-downsampled copy, blurred and bilinearly upsampled); returns ``img``."""
     if sigma < 1.0:
-        img[...] = _binomial(img, sigma)
-        return img
+        return _binomial(img, sigma)
     k = max(2, int(sigma // 1.2))
     # The box filter and the bilinear upsampling blur too: take their variance off the target.
     residual = math.sqrt(max(sigma**2 - (k * k - 1) / 12.0 - k * k / 6.0, 0.0)) / k
@@ -267,13 +274,15 @@ def blur(img: np.ndarray, sigma: float) -> np.ndarray:
 
 def add_noise(img: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
     """In place: signal-dependent sensor noise, std * (0.4 + 0.6 sqrt(luma)), per channel."""
-    level = np.sqrt(np.clip(luma(img), 0.0, 1.0))
+    level = luma(img)
+    np.clip(level, 0.0, 1.0, out=level)
+    np.sqrt(level, out=level)
     level *= FLOAT(0.6 * std)
     level += FLOAT(0.4 * std)
     noise = np.empty_like(level)
     for c in range(3):
-        codes = np.frombuffer(rng.bytes(level.size), dtype=np.uint8).reshape(level.shape)
-        np.take(_GAUSS, codes, out=noise)
+        codes = rng.integers(0, 256, size=level.shape, dtype=np.uint8)
+        np.take(_GAUSS, codes, out=noise, mode="clip")  # "clip": no defensive copy
         noise *= level
         img[c] += noise
     return img

@@ -109,8 +109,9 @@ def draw_tree(cv: Canvas, ptype: str, cu: float, base: float, h: float, col: dic
                       fade(col["subject_3"]), 0.0, None)
     elif ptype == "conifer":
         _conifer(cv, cu, base, h, fade(col["near"] * FLOAT(0.75)), fade(col["subject_3"]), 0.0)
-    else:
-        _ellipse(cv, cu, base - 0.25 * h, 0.5 * h, 0.28 * h,
+    else:  # a boulder sitting on the ground, with its contact shadow
+        _shadow(cv, cu, base, 0.9 * h, 0.0)
+        _ellipse(cv, cu, base - 0.18 * h, 0.5 * h, 0.22 * h,
                  fade((col["subject_3"] + col["ground_b"]) * FLOAT(0.5)), 0.0, 0.4)
 
 
