@@ -161,7 +161,7 @@ def render(seed: int, index: int, quality: float, height: int, width: int) -> np
     if deg.contrast != 1.0 or deg.saturation != 1.0 or deg.temperature or deg.tint:
         c, s = deg.contrast, deg.saturation
         cast = np.array([1.0 + deg.temperature, 1.0 + deg.tint, 1.0 - deg.temperature])
-        cast /= float(np.dot(cast, LUMA))  # keep brightness; the cast only changes hue
+        cast /= cast[0] * LUMA[0] + cast[1] * LUMA[1] + cast[2] * LUMA[2]  # keep brightness
         mean = float(luma(img[:, ::4, ::4]).mean())
         img = affine_colour(img, cast * c * s, cast * c * (1.0 - s), cast * (1.0 - c) * mean)
     if deg.noise_std > 0.002:

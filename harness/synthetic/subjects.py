@@ -203,4 +203,5 @@ def draw_subject(cv: Canvas, stype: str, cu: float, cvv: float, h: float, col: d
         _poly(cv, [(cu - 0.06 * h, top + 0.065 * h), (cu + 0.06 * h, top + 0.065 * h), (cu, top)],
               second, light_u)
     else:
-        raise ValueError(f"unknown subject type {stype!r}; expected one of {GROUNDED + ('balloon',)}")
+        raise ValueError(f"unknown subject type {stype!r}; expected one of "
+                         f"{GROUNDED + ('balloon',)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 from functools import lru_cache
@@ -78,8 +79,9 @@ def _digest(seed: int, index: int, quality: float, height: int, width: int) -> s
 def test_identical_pixels_in_a_fresh_process():
     code = ("import hashlib; from harness.synthetic import render as R; "
             "print(hashlib.sha256(R.render(5, 2, 0.3, 90, 120).tobytes()).hexdigest())")
+    env = {"PYTHONHASHSEED": "123", "PATH": "", "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={"PYTHONHASHSEED": "123", "PATH": "", "PYTHONPATH": ":".join(sys.path)})
+                         env=env)
     assert out.stdout.strip() == _digest(5, 2, 0.3, 90, 120)
 
 
