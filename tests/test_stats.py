@@ -13,7 +13,7 @@ import pytest
 import scipy.stats
 from statsmodels.stats.multitest import multipletests
 
-from harness import stats
+from harness import metrics, stats
 
 #: Real AVA vote histograms (research-only; never copied into the repository).
 AVA_TEST = (
@@ -70,6 +70,19 @@ def test_wilcoxon_direction_is_a_better_than_b():
     assert stats.wilcoxon_abs_errors(y, a, b) < 1e-6  # default H1: a's errors are smaller
     assert stats.wilcoxon_abs_errors(y, b, a) > 0.99
     assert stats.wilcoxon_abs_errors(y, a, b, "greater") > 0.99
+
+
+def test_wilcoxon_stacked_inputs_equal_one_call_per_row():
+    rng = np.random.default_rng(3)
+    y = np.round(rng.normal(5.4, 0.7, (4, 60)), 1)
+    a = np.round(y + rng.normal(0, 0.5, (4, 60)), 1)
+    b = np.round(y + rng.normal(0, 0.5, (4, 60)), 1)
+    b[2] = a[2]  # a row with every difference zero
+    got = stats.wilcoxon_abs_errors(y, a, b)
+    assert got.shape == (4,)
+    expected = [stats.wilcoxon_abs_errors(y[i], a[i], b[i]) for i in range(4)]
+    np.testing.assert_array_equal(got, expected)
+    assert got[2] == 1.0
 
 
 def test_wilcoxon_identical_predictions_give_p_one():
@@ -202,6 +215,11 @@ def test_paired_bootstrap_many_shares_resamples_with_single_calls():
             assert single.delta == pytest.approx(
                 _scipy_metric(metric, y, pred) - _scipy_metric(metric, y, b), abs=1e-12
             )
+            if metric != "acc":  # harness.metrics takes binary labels for accuracy
+                one_definition = getattr(metrics, metric)
+                assert single.delta == pytest.approx(
+                    one_definition(y, pred) - one_definition(y, b), abs=1e-12
+                )
 
 
 def test_paired_bootstrap_interval_and_p_come_from_the_deltas():
@@ -245,24 +263,26 @@ def test_negative_control_every_test_rejects_at_about_alpha():
 
     Each run draws fresh targets and two predictors whose errors come from the same
     distribution (correlation 0.5, MAE 0.5), so H0 holds for every metric. The bootstrap uses
-    500 resamples per run on 120 images: the resample count only adds Monte-Carlo noise to each
-    p-value (standard deviation ~0.01 at p = 0.05), which blurs decisions near alpha
-    symmetrically and so hardly moves the rate; calibration itself is a property of the
-    bootstrap distribution, which 500 resamples already estimate well.
+    400 resamples per run on 120 images (a published table uses 10,000): the resample count
+    only adds Monte-Carlo noise to each p-value (standard deviation ~0.011 at p = 0.05), which
+    blurs decisions near alpha symmetrically and so hardly moves the rate; calibration itself
+    is a property of the bootstrap distribution, which 400 resamples already estimate well.
+    The seed-level tests get 3 per-seed values per entry from the same normal distribution.
     """
     rng = np.random.default_rng(2021)
     rejections = {f"bootstrap_{m}": 0 for m in stats.METRICS}
-    rejections.update(wilcoxon=0, seed_welch=0, seed_paired=0)
+    ys, preds_a, preds_b = [], [], []
     for run in range(AA_SIMULATIONS):
         y, a, b = _ava_like(rng, 120)
-        res = stats.paired_bootstrap_many(y, {"a": a}, b, n_resamples=500, seed=run, n_jobs=1)
+        res = stats.paired_bootstrap_many(y, {"a": a}, b, n_resamples=400, seed=run, n_jobs=1)
         for metric, r in res["a"].items():
             rejections[f"bootstrap_{metric}"] += r.p_value < 0.05
-        rejections["wilcoxon"] += stats.wilcoxon_abs_errors(y, a, b) < 0.05
-        seeds_a, seeds_b = rng.normal(0.7, 0.01, (2, 3))  # per-seed metric values, 3 seeds
-        rejections["seed_welch"] += stats.seed_test(seeds_a, seeds_b) < 0.05
-        rejections["seed_paired"] += stats.seed_test(seeds_a, seeds_b, paired=True) < 0.05
-    rates = {k: v / AA_SIMULATIONS for k, v in rejections.items()}
+        ys.append(y), preds_a.append(a), preds_b.append(b)
+    rejections["wilcoxon"] = np.sum(stats.wilcoxon_abs_errors(ys, preds_a, preds_b) < 0.05)
+    seeds_a, seeds_b = rng.normal(0.7, 0.01, (2, AA_SIMULATIONS, 3))  # 3 seeds per entry
+    rejections["seed_welch"] = np.sum(stats.seed_test(seeds_a, seeds_b) < 0.05)
+    rejections["seed_paired"] = np.sum(stats.seed_test(seeds_a, seeds_b, paired=True) < 0.05)
+    rates = {k: float(v / AA_SIMULATIONS) for k, v in rejections.items()}
     print("A/A rejection rates:", rates)
     for name, rate in rates.items():
         assert 0.025 <= rate <= 0.075, f"{name}: A/A rejection rate {rate}"
@@ -270,57 +290,51 @@ def test_negative_control_every_test_rejects_at_about_alpha():
 
 def test_positive_control_wilcoxon_detects_a_realistic_mae_difference():
     """Planted ΔMAE = 0.01 on 20,000 images with AVA-sized errors (MAE 0.5 vs 0.51, error
-    correlation 0.5 between the two models): the one-sided Wilcoxon rejects in >= 80 % of runs,
-    and never when the roles are swapped."""
+    correlation 0.5 between the two models): the one-sided Wilcoxon rejects in >= 80 % of 100
+    runs, and never when the roles are swapped."""
     rng = np.random.default_rng(6)
-    runs, hits, wrong_way = 100, 0, 0
-    for _ in range(runs):
-        y, a, b = _ava_like(rng, 20_000, mae=(0.5, 0.51))
-        hits += stats.wilcoxon_abs_errors(y, a, b) < 0.05
-        wrong_way += stats.wilcoxon_abs_errors(y, b, a) < 0.05
-    print("positive-control power:", hits / runs)
-    assert hits / runs >= 0.8
-    assert wrong_way == 0
+    runs = [_ava_like(rng, 20_000, mae=(0.5, 0.51)) for _ in range(100)]
+    y, a, b = (np.stack(v) for v in zip(*runs, strict=True))  # (100, 20000) each
+    power = np.mean(stats.wilcoxon_abs_errors(y, a, b) < 0.05)
+    print("positive-control power:", power)
+    assert power >= 0.8
+    assert not np.any(stats.wilcoxon_abs_errors(y, b, a) < 0.05)
 
 
 def test_bootstrap_interval_covers_the_true_difference_at_its_nominal_rate():
-    """95 % intervals cover the population delta in about 95 % of 300 runs (n = 300 images).
+    """95 % intervals cover the population delta in about 95 % of 200 runs (n = 200 images).
 
-    Population values for bivariate normal (target, prediction) with correlation r: PLCC = r,
+    The two predictors' errors are correlated (0.5), as real models' errors are, so an unpaired
+    bootstrap would give too-wide intervals and over-cover. Population values, from the
+    bivariate normal (target, prediction) with correlation r: PLCC = r,
     SRCC = (6 / pi) arcsin(r / 2), MAE = s sqrt(2 / pi), MSE = s^2, and ACC from the
-    bivariate normal orthant probabilities at the threshold.
+    orthant probabilities at the threshold.
     """
     rng = np.random.default_rng(12)
-    mu, sd, thr = 5.4, 0.75, 5.0
-    s_a, s_b = 0.45, 0.6  # independent error scales: a clearly better than b
+    mu, sd, thr = 5.4, 0.75, 5.0  # the targets of _ava_like
+    mae_a, mae_b = 0.36, 0.48  # a clearly better than b
 
-    def truth(s):
+    def truth(mae):
+        s = mae * math.sqrt(math.pi / 2)  # error standard deviation
         r = sd / math.hypot(sd, s)
-        sd_p = math.hypot(sd, s)
-        z_y, z_p = (thr - mu) / sd, (thr - mu) / sd_p
+        z_y, z_p = (thr - mu) / sd, (thr - mu) / math.hypot(sd, s)
         both_low = scipy.stats.multivariate_normal([0, 0], [[1, r], [r, 1]]).cdf([z_y, z_p])
         acc = 1 - scipy.stats.norm.cdf(z_y) - scipy.stats.norm.cdf(z_p) + 2 * both_low
-        return {
-            "plcc": r,
-            "srcc": 6 / math.pi * math.asin(r / 2),
-            "mae": s * math.sqrt(2 / math.pi),
-            "mse": s * s,
-            "acc": acc,
-        }
+        srcc = 6 / math.pi * math.asin(r / 2)
+        return {"plcc": r, "srcc": srcc, "mae": mae, "mse": s * s, "acc": acc}
 
-    t_a, t_b = truth(s_a), truth(s_b)
-    runs, n = 300, 300
+    t_a, t_b = truth(mae_a), truth(mae_b)
+    runs = 200
     covered = {m: 0 for m in stats.METRICS}
     for run in range(runs):
-        y = rng.normal(mu, sd, n)
-        a, b = y + rng.normal(0, s_a, n), y + rng.normal(0, s_b, n)
-        res = stats.paired_bootstrap_many(y, {"a": a}, b, n_resamples=1000, seed=run, n_jobs=1)
+        y, a, b = _ava_like(rng, 200, rho=0.5, mae=(mae_a, mae_b))
+        res = stats.paired_bootstrap_many(y, {"a": a}, b, n_resamples=500, seed=run, n_jobs=1)
         for metric, r in res["a"].items():
             covered[metric] += r.ci_low <= t_a[metric] - t_b[metric] <= r.ci_high
     rates = {m: c / runs for m, c in covered.items()}
     print("95 % CI coverage:", rates)
     for metric, rate in rates.items():
-        assert 0.91 <= rate <= 0.985, f"{metric}: coverage {rate}"
+        assert 0.90 <= rate <= 0.99, f"{metric}: coverage {rate}"
 
 
 # ------------------------------------------------------------------------------------------
@@ -342,6 +356,13 @@ def test_seed_test_is_welch_by_default_and_paired_on_request():
     assert stats.seed_test(a3, b, paired=True) == scipy.stats.ttest_rel(a3, b).pvalue
     greater = stats.seed_test(a, b, alternative="greater")
     assert greater == scipy.stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue
+
+
+def test_seed_test_tests_leading_axes_separately():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(2, 5, 4))
+    got = stats.seed_test(a, b)
+    np.testing.assert_allclose(got, [stats.seed_test(a[i], b[i]) for i in range(5)], rtol=1e-12)
 
 
 def test_seed_test_needs_three_seeds_and_matching_pairs():
