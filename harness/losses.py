@@ -25,3 +25,28 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     Its gradient w.r.t. the logits is ``softmax(z) - t`` (Zeng et al. 2020, Eq. 10).
     """
     return -(target * torch.log_softmax(logits, dim=1)).sum(dim=1)
+
+
+def half_squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample MSE loss of Zeng et al. 2020, Eq. 7 (Eq. 8 for one output):
+    ``1/2 * sum_m (t_m - y_m)^2`` on linear outputs ``pred``: (B, M) -> (B,).
+
+    The 1/2 makes the gradient w.r.t. ``pred`` equal ``pred - target`` (as the authors'
+    ``myLoss.m`` backward). Average over the batch for the 1/(2N) of Eq. 7.
+    """
+    return 0.5 * (pred - target).pow(2).sum(dim=1)
+
+
+def huber_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 1 / 9) -> torch.Tensor:
+    """Per-sample Huber loss of Zeng et al. 2020, Eq. 9 (after Murray & Gordo 2017), summed over
+    the M outputs: ``1/2 a^2`` where ``|a| <= delta``, else ``delta * (|a| - delta/2)``, with
+    ``a = pred - target`` on linear outputs: (B, M) -> (B,).
+
+    ``delta = 1/9`` is the paper's "Following [36], we fixed ε = 1/9". The gradient is ``a``
+    clipped to ``[-delta, delta]`` (the authors' ``myLoss.m`` backward).
+    """
+    if not delta > 0:
+        raise ValueError(f"huber delta must be > 0, got {delta}.")
+    a = (pred - target).abs()  # (B, M)
+    per_output = torch.where(a <= delta, 0.5 * a.pow(2), delta * (a - 0.5 * delta))  # (B, M)
+    return per_output.sum(dim=1)
