@@ -180,7 +180,7 @@ def cut(arch: str, model: nn.Module, blocks: Sequence[tuple[str, nn.Module]],
     return backbone
 
 
-def _measure(blocks: Sequence[tuple[str, nn.Module]], size: int = 224) -> list[FeatureInfo]:
+def _measure(blocks: Sequence[tuple[str, nn.Module]], size: int = 64) -> list[FeatureInfo]:
     x = torch.zeros(1, 3, size, size)
     infos = []
     with torch.no_grad():

@@ -109,7 +109,7 @@ def _check_pretext(registry: Registry, spec: PluginSpec, results: list[Result]) 
             return out.loss
 
         out = task.training_step(batch, _ctx())
-        results.append((f"one training step gives a finite loss ({float(out.loss):.4g})",
+        results.append((f"one training step gives a finite loss ({float(out.loss.detach()):.4g})",
                         bool(torch.isfinite(out.loss))))
         out.loss.backward()
         has, finite = _gradients_ok(task)
@@ -143,7 +143,7 @@ def _check_head(registry: Registry, spec: PluginSpec, results: list[Result]) -> 
 
     head.train()
     out = head.training_step(batch, _ctx())
-    results.append((f"one training step gives a finite loss ({float(out.loss):.4g})",
+    results.append((f"one training step gives a finite loss ({float(out.loss.detach()):.4g})",
                     bool(torch.isfinite(out.loss))))
     out.loss.backward()
     has, finite = _gradients_ok(head)

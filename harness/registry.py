@@ -149,7 +149,10 @@ def build_registry(plugins: Iterable[Any] = (), *, entry_points: bool = True,
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as error:
-        problem(f"plugin {error.plugin_name!r}: {error}")  # e.g. a misspelled hook name
+        # e.g. a misspelled hook name: "unknown hook 'harness_pretext' in plugin ..."
+        name = manager.get_name(error.plugin) if getattr(error, "plugin", None) else "?"
+        problem(f"plugin {name!r}: {str(error).split(' in plugin ')[0]}; "
+                f"known hooks: {', '.join(HOOKS.values())}")
 
     for kind, hook_name in HOOKS.items():
         _collect(registry, manager, kind, hook_name, sources, problem)

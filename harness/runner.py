@@ -144,8 +144,6 @@ class Runner:
         try:
             if config.run.threads:
                 torch.set_num_threads(config.run.threads)
-            torch.manual_seed(config.seed)
-            np.random.seed(config.seed % 2**32)
             with progress_bar(self.progress) as bar:
                 checkpoint, pretext_info, cached = self.pretrain(bar)
                 write_json(out / "pretext.json", pretext_info)
@@ -206,6 +204,7 @@ class Runner:
             if self.cache.is_complete(key):  # another process finished it while we waited
                 log.info("%s: reusing the cached pretraining %s", label, entry)
                 return entry / "checkpoint.pt", read_json(entry / "pretext.json"), True
+            seed_everything(self.config.seed, 1)
             task = self.build_pretext()
             started = time.perf_counter()
             if not task.trains:
@@ -295,6 +294,7 @@ class Runner:
         dataset = load_dataset(config.dataset, "labelled")
         for note in dataset.notes:
             log.info("dataset %s: %s", dataset.name, note)
+        seed_everything(config.seed, 2)
         head = self.build_head(checkpoint, dataset)
         settings = head.settings
         train, val = train_val(dataset)
@@ -404,7 +404,7 @@ class Runner:
                 shuffle: bool, labels: bool):
         sampler = EpochBatchSampler(len(indices), batch_size, self.config.seed, shuffle=shuffle,
                                     drop_last=shuffle)
-        samples = Samples(dataset, indices, transform, labels=labels)
+        samples = Samples(dataset, indices, transform, labels=labels, seed=self.config.seed)
         loader = make_loader(samples, sampler, self.config.run.num_workers,
                              pin=self.device.type == "cuda", seed=self.config.seed)
         return loader, sampler
@@ -430,10 +430,21 @@ class Runner:
         return to_device
 
 
+def seed_everything(seed: int, stage: int) -> None:
+    """Seed the global generators before building a stage's modules, so a stage's initialisation
+    does not depend on what ran before it (e.g. a cached vs. a fresh pretraining)."""
+    value = int(np.random.SeedSequence([seed, stage]).generate_state(1)[0])
+    torch.manual_seed(value)
+    np.random.seed(value)
+
+
 def prediction_frame(dataset: Dataset, index: np.ndarray, pred_mean: np.ndarray,
                      pred_dist: np.ndarray | None, pred_binary: np.ndarray | None) -> pd.DataFrame:
     """The ``predictions.csv`` table for records ``index`` (columns documented in harness.metrics)."""
     records, labels = dataset.records, dataset.labels
+    # float64 throughout: CSV then round-trips exactly, so metrics recomputed from the file agree.
+    pred_mean = np.asarray(pred_mean, dtype=np.float64)
+    pred_dist = None if pred_dist is None else np.asarray(pred_dist, dtype=np.float64)
     frame = pd.DataFrame({"image_id": records.image_id[index].astype(str)})
     target_mean = (records.score[index] if records.score is not None
                    else records.dist[index] @ np.asarray(labels.bins) if records.votes is not None

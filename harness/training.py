@@ -191,7 +191,7 @@ class Trainer:
                 state["samples"] += out.n
                 if optimization.scheduler is not None and optimization.interval == "step":
                     optimization.scheduler.step()
-                self.bar.update(step_task, info=f"loss {float(out.loss):.4f}")
+                self.bar.update(step_task, info=f"loss {float(out.loss.detach()):.4f}")
                 state["step_in_epoch"] = step + 1
                 if (self.resume_path is not None
                         and time.perf_counter() - last_save > self.checkpoint_seconds):
@@ -247,7 +247,7 @@ class Trainer:
             out = self.module(batch, ctx)
         if not torch.isfinite(out.loss.detach()):
             raise NonFiniteLossError(
-                f"{self.label}: the loss is {float(out.loss)} at epoch {ctx.epoch + 1}, step "
+                f"{self.label}: the loss is {float(out.loss.detach())} at epoch {ctx.epoch + 1}, step "
                 f"{ctx.step}; lower the learning rate or check the inputs")
         self.scaler.scale(out.loss).backward()
         if self.grad_clip:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,21 @@ MIN_ATTEMPTS = 200
 class Samples(TorchDataset):
     """Images of ``dataset`` at ``indices``, transformed, with their labels when ``labels``.
 
+    Keys are positions ``k`` or ``(k, epoch)`` pairs (what :class:`EpochBatchSampler` yields).
+    Before transforming, the torch, NumPy and ``random`` generators are seeded from
+    (seed, epoch, image), so random augmentations do not depend on the number of workers, on what
+    ran before, or on whether the epoch was resumed.
+
     An unreadable image yields ``{"skipped": (image_id, path, reason)}`` instead of failing; the
     collate function drops it and the main process records it in a :class:`SkipLog`.
     """
 
     def __init__(self, dataset: Dataset, indices: np.ndarray, transform: Callable[[Any], Any],
-                 labels: bool = True) -> None:
+                 labels: bool = True, seed: int = 0) -> None:
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64)
         self.transform = transform
+        self.seed = seed
         records = dataset.records
         self.columns: dict[str, np.ndarray] = {}
         if labels:
@@ -52,16 +59,26 @@ class Samples(TorchDataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, k: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        k, epoch = key if isinstance(key, tuple) else (key, 0)
         i = int(self.indices[k])
         try:
             image = self.dataset.load_image(i)
         except ImageReadError as error:
             return {"skipped": (str(self.dataset.records.image_id[i]), error.path, error.reason)}
+        seed_item(self.seed, epoch, i)
         item = {"image": self.transform(image), "index": i}
         for name, column in self.columns.items():
             item[name] = torch.as_tensor(column[i])
         return item
+
+
+def seed_item(seed: int, epoch: int, index: int) -> None:
+    """Seed torch, NumPy and ``random`` for one sample's augmentations."""
+    value = int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+    torch.manual_seed(value)
+    np.random.seed(value)
+    random.seed(value)
 
 
 def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -107,10 +124,10 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return self.steps_per_epoch() - self.start
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         mine = self._global_batches()[self.rank::self.world_size]
         for batch in mine[self.start:]:
-            yield batch.tolist()
+            yield [(int(k), self.epoch) for k in batch]
 
 
 def make_loader(samples: Samples, sampler: EpochBatchSampler, num_workers: int, pin: bool,
