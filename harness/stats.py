@@ -78,10 +78,11 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 METRICS: tuple[str, ...] = tuple(HIGHER_IS_BETTER)
 #: Fewest per-seed values :func:`seed_test` accepts per side.
 MIN_SEEDS = 3
-#: Largest number of paired images; the exact integer rank sums overflow int64 beyond ~700,000.
-MAX_IMAGES = 500_000
-#: Elements (resamples x images) handled per chunk; keeps every work array in the L2/L3 cache.
-_CHUNK_ELEMENTS = 1 << 18
+#: Draw counts (resamples x images) per chunk: large enough that the matrix product of the
+#: moment metrics reads its per-image columns rarely.
+_CHUNK_ELEMENTS = 1 << 21
+#: Draw counts per SRCC block: small enough that its gathers stay in cache.
+_SRCC_ELEMENTS = 1 << 18
 
 Alternative = Literal["two-sided", "less", "greater"]
 Correction = Literal["holm", "bonferroni", "none"]
@@ -224,7 +225,8 @@ def wilcoxon_abs_errors(
 
 
 def _chunk_rows(n: int, n_resamples: int) -> int:
-    return max(1, min(n_resamples, _CHUNK_ELEMENTS // n))
+    """Resamples per chunk: about ``_CHUNK_ELEMENTS`` counts, a multiple of 4 (the SRCC lanes)."""
+    return max(1, min(n_resamples, max(4, _CHUNK_ELEMENTS // n // 4 * 4)))
 
 
 def _chunk_indices(n: int, rows: int, seed: int, chunk: int) -> np.ndarray:
@@ -299,8 +301,9 @@ class _Engine:
     Speed: the counts of ``L`` consecutive resamples share one uint64 per image (``L = 4``
     uint16 lanes for ``n < 2^15``, else 2 uint32 lanes), so one gather into an entry's sort
     order, one group sum, one cumulative sum and one gather back handle ``L`` resamples at once;
-    no lane ever holds more than ``2n``, so no carry crosses lanes. Every rank quantity is an integer below ``2^53``,
-    so the float64 products that finish the sums are exact.
+    no lane ever holds more than ``2n``, so no carry crosses lanes. Every rank sum is an integer
+    below ``2n^3``, so the float64 products that finish them are exact up to ~165,000 images
+    (beyond, float64 rounding of ~1e-16 relative).
     """
 
     def __init__(
@@ -324,7 +327,7 @@ class _Engine:
             start = len(columns)
             columns += xc + [x * x for x in xc] + [x * yc for x in xc] + [yc, yc * yc]
             self.slices["plcc"] = slice(start, len(columns))
-        self.columns_t = np.stack(columns) if columns else None  # (m, n)
+        self.columns = np.stack(columns, axis=1) if columns else None  # (n, m)
         if "srcc" in self.metrics:
             self.y_ties = _Ties.of(y)
             self.x_ties = [_Ties.of(p) for p in rows]
@@ -344,18 +347,9 @@ class _Engine:
         """Metric values (n_rows, c) of every predictor on the resamples with ``counts`` (c, n)."""
         n, lanes = self.n, self.lanes
         c = counts.shape[0]
-        g = -(-c // lanes)  # lane groups
-        if g * lanes > c:  # pad with copies of resample 0, dropped at the end
-            counts = np.concatenate([counts, np.repeat(counts[:1], g * lanes - c, axis=0)])
-        # (g, n, L): resample r = lanes * group + lane
-        w4 = np.ascontiguousarray(
-            counts.reshape(g, lanes, n).transpose(0, 2, 1), dtype=self.lane_dtype
-        )
-        wf = w4.astype(np.float64)  # (g, n, L)
         out: dict[str, np.ndarray] = {}
-        if self.columns_t is not None:
-            w2 = wf.transpose(1, 0, 2).reshape(n, g * lanes)  # (n, c') resample r at column r
-            sums = (self.columns_t @ w2)[:, :c] / n  # (m, c) weighted means
+        if self.columns is not None:
+            sums = (counts.astype(np.float64) @ self.columns).T / n  # (m, c) weighted means
             for metric in ("mae", "mse", "acc"):
                 if metric in self.slices:
                     out[metric] = sums[self.slices[metric]]
@@ -367,7 +361,14 @@ class _Engine:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     out["plcc"] = (mxy - mx * my) / np.sqrt((mxx - mx * mx) * (myy - my * my))
         if "srcc" in self.metrics:
-            out["srcc"] = self._srcc(w4, wf).reshape(self.n_rows, g * lanes)[:, :c]
+            g = -(-c // lanes)  # lane groups
+            if g * lanes > c:  # pad with copies of resample 0, dropped at the end
+                counts = np.concatenate([counts, np.repeat(counts[:1], g * lanes - c, axis=0)])
+            # (g, n, L): resample r = lanes * group + lane
+            w4 = np.ascontiguousarray(counts.reshape(g, lanes, n).transpose(0, 2, 1))
+            step = max(1, _SRCC_ELEMENTS // (n * lanes))  # lane groups per cache-sized block
+            srcc = [self._srcc(w4[i : i + step]) for i in range(0, g, step)]
+            out["srcc"] = np.concatenate(srcc, axis=1).reshape(self.n_rows, g * lanes)[:, :c]
         return out
 
     def _lanes(self, packed: np.ndarray) -> np.ndarray:
@@ -377,7 +378,7 @@ class _Engine:
     def _d(self, w: np.ndarray) -> np.ndarray:
         """``D = n^3 - n - sum_g (t_g^3 - t_g)`` (g, L) from group counts ``w`` (g, G, L)."""
         n = self.n
-        return n**3 - n - (np.einsum("gjl,gjl,gjl->gl", w, w, w) - n)
+        return n**3 - n - (self._dot(w * w, w) - n)
 
     def _mid_ranks(self, wv: np.ndarray, ties: _Ties) -> tuple[np.ndarray, np.ndarray | None]:
         """``R + n = 2 cs - t`` (g, n) packed, per original image, and D (g, L) when the values
@@ -401,9 +402,10 @@ class _Engine:
         """Lane-wise ``sum_j a[g, j, l] * b[g, j, l]`` (g, L) via one batched matrix product."""
         return np.diagonal(np.matmul(a.transpose(0, 2, 1), b), axis1=1, axis2=2)
 
-    def _srcc(self, w4: np.ndarray, wf: np.ndarray) -> np.ndarray:
+    def _srcc(self, w4: np.ndarray) -> np.ndarray:
         """SRCC (n_rows, g, L) of every predictor on the packed resamples ``w4`` (g, n, L)."""
         n = self.n
+        wf = w4.astype(np.float64)  # (g, n, L)
         wv = w4.view(np.uint64).reshape(w4.shape[:2])  # (g, n): L lanes per uint64
         mid_y, d_y = self._mid_ranks(wv, self.y_ties)
         d_plain = self._d(wf)  # (g, L) D of values without ties
@@ -450,8 +452,6 @@ def _prepare(
     y = _as_vector("y_true", y_true)
     if y.size < 3:
         raise ValueError(f"Need at least 3 paired images for a bootstrap, got {y.size}.")
-    if y.size > MAX_IMAGES:
-        raise ValueError(f"{y.size} paired images exceed the supported {MAX_IMAGES}; subsample.")
     if not metrics:
         raise ValueError("No metrics requested; name at least one of " + ", ".join(METRICS) + ".")
     for metric in metrics:
@@ -646,8 +646,9 @@ def paired_bootstrap(
 
     Each resample draws ``n`` test images with replacement and evaluates both predictors on the
     same draw ([1] Ch. 6). ``delta`` is the difference on the full test set (the same computation
-    with every image drawn once; equal to :mod:`harness.metrics`); ``ci_low, ci_high`` the equal-tailed ``1 - alpha`` percentile interval of the
-    bootstrap deltas ([1] Ch. 13); ``p_value`` tests H0 "the population delta is 0" against
+    with every image drawn once; equal to :mod:`harness.metrics`); ``ci_low, ci_high`` the
+    equal-tailed ``1 - alpha`` percentile interval of the bootstrap deltas ([1] Ch. 13);
+    ``p_value`` tests H0 "the population delta is 0" against
     ``alternative`` as described in :func:`bootstrap_p_value`. For MAE and MSE lower is better, so
     a negative delta means ``a`` is better.
 
