@@ -380,22 +380,21 @@ class _Engine:
         n = self.n
         return n**3 - n - (self._dot(w * w, w) - n)
 
-    def _mid_ranks(self, wv: np.ndarray, ties: _Ties) -> tuple[np.ndarray, np.ndarray | None]:
-        """``R + n = 2 cs - t`` (g, n) packed, per original image, and D (g, L) when the values
-        have ties (None without: then D depends on the counts only).
+    def _cumulative(self, wv: np.ndarray, ties: _Ties) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per original image (g, n) packed: ``cs`` without ties, ``R + n = 2 cs - t`` with ties;
+        and D (g, L) with ties (None without: then D depends on the counts only).
 
         ``cs`` is the cumulative count of the image's tie group in value order and ``t`` its
         count, so ``R = 2 cs - t - n`` is the doubled centred average rank; ``0 <= R + n <= 2n``
-        fits a lane, and ``2 cs - t = cs + (cs - t)`` never borrows across lanes.
+        fits a lane, and ``2 cs - t = cs + (cs - t)`` never borrows across lanes. Without ties
+        ``t`` is the image's own count and the caller folds the ``- t`` in (see :meth:`_srcc`).
         """
         wx = np.take(wv, ties.order, axis=1)  # (g, n) packed counts in value order
-        d = None
-        if ties.starts is not None:
-            wx = np.add.reduceat(wx, ties.starts, axis=1)  # (g, G) per tie group
-            d = self._d(self._lanes(wx))
-        cs = np.cumsum(wx, axis=1)  # (g, G) lane-wise cumulative counts
-        mid = (cs << np.uint64(1)) - wx  # (g, G)
-        return np.take(mid, ties.group_of, axis=1), d  # (g, n) back in image order
+        if ties.starts is None:
+            return np.take(np.cumsum(wx, axis=1), ties.group_of, axis=1), None
+        wx = np.add.reduceat(wx, ties.starts, axis=1)  # (g, G) per tie group
+        mid = (np.cumsum(wx, axis=1) << np.uint64(1)) - wx  # (g, G)
+        return np.take(mid, ties.group_of, axis=1), self._d(self._lanes(wx))
 
     @staticmethod
     def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -403,20 +402,30 @@ class _Engine:
         return np.diagonal(np.matmul(a.transpose(0, 2, 1), b), axis1=1, axis2=2)
 
     def _srcc(self, w4: np.ndarray) -> np.ndarray:
-        """SRCC (n_rows, g, L) of every predictor on the packed resamples ``w4`` (g, n, L)."""
+        """SRCC (n_rows, g, L) of every predictor on the packed resamples ``w4`` (g, n, L).
+
+        With ``q_i = w_i R_y(i)`` (which sums to 0 over images), the numerator is
+        ``sum_i q_i R_x(i) = sum_i q_i (R_x(i) + n)``; without ties in x that is
+        ``2 sum_i q_i cs_x(i) - sum_i q_i w_i``, and the last sum is the same for every entry.
+        """
         n = self.n
         wf = w4.astype(np.float64)  # (g, n, L)
         wv = w4.view(np.uint64).reshape(w4.shape[:2])  # (g, n): L lanes per uint64
-        mid_y, d_y = self._mid_ranks(wv, self.y_ties)
+        mid_y, d_y = self._cumulative(wv, self.y_ties)
+        if d_y is None:
+            mid_y = (mid_y << np.uint64(1)) - wv  # 2 cs - w, as with ties
         d_plain = self._d(wf)  # (g, L) D of values without ties
         d_y = d_plain if d_y is None else d_y
-        q = wf * (self._lanes(mid_y) - n)  # (g, n, L): w_i R_y(i), sums to 0 over i
+        q = wf * (self._lanes(mid_y) - n)  # (g, n, L): w_i R_y(i)
+        qw = self._dot(q, wf)  # (g, L)
         out = np.empty((self.n_rows, *d_y.shape))
         for e, ties in enumerate(self.x_ties):
-            mid_x, d_x = self._mid_ranks(wv, ties)
-            # sum_i w_i R_y(i) R_x(i) = sum_i q_i (R_x(i) + n), as sum_i q_i == 0
-            num = self._dot(q, self._lanes(mid_x))
-            d_x = d_plain if d_x is None else d_x
+            part, d_x = self._cumulative(wv, ties)
+            if d_x is None:
+                num = 2 * self._dot(q, self._lanes(part)) - qw
+                d_x = d_plain
+            else:
+                num = self._dot(q, self._lanes(part))
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[e] = 3 * num / np.sqrt(d_x * d_y)
         return out
