@@ -873,9 +873,12 @@ def compare_to_baseline(
     )
     y = _as_vector("y_true", y_true)
     b = _as_vector("baseline predictions", preds[baseline], y.size)
+    _needs_scores("the Wilcoxon test on absolute errors", "y_true", y)
+    _needs_scores("the Wilcoxon test on absolute errors", "baseline predictions", b)
     raw: list[tuple[str, str, str, float, float, float, float]] = []
     for name, pred in entries.items():
         a = _as_vector(f"predictions of {name!r}", pred, y.size)
+        _needs_scores("the Wilcoxon test on absolute errors", f"predictions of {name!r}", a)
         d_mae = _metric_value(y, a, "mae", threshold) - _metric_value(y, b, "mae", threshold)
         raw.append((name, "mae", "wilcoxon", d_mae, math.nan, math.nan,
                     wilcoxon_abs_errors(y, a, b, "less")))

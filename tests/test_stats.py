@@ -406,9 +406,12 @@ def test_compare_to_baseline_corrects_over_the_whole_table():
     assert bonf[0].p_adjusted == pytest.approx(min(1, 2 * bonf[0].p_value))
 
 
-def test_compare_to_baseline_names_a_missing_baseline():
+def test_compare_to_baseline_names_a_missing_baseline_and_needs_scores():
     with pytest.raises(ValueError, match="'b' is not among the entries: a"):
         stats.compare_to_baseline(np.arange(5.0), {"a": np.arange(5.0)}, "b")
+    labels = np.array([True, False, True, False])
+    with pytest.raises(ValueError, match="Wilcoxon test on absolute errors needs numeric"):
+        stats.compare_to_baseline(labels, {"a": labels, "b": labels}, "b", ["acc"])
 
 
 # ------------------------------------------------------------------------------------------
