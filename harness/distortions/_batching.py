@@ -1,0 +1,60 @@
+"""Helpers shared by the fast ops: per-sample parameters, grouping, and generator-bound randomness.
+
+Randomness only ever comes from the ``torch.Generator`` the caller passes: random tensors are drawn
+on the generator's device (so a CPU generator gives the same numbers whether the images live on
+the CPU or a GPU) and then moved to the images' device. ``generator=None`` uses torch's global RNG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+
+import torch
+
+
+def _device(images: torch.Tensor, generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else images.device
+
+
+def rand(shape: Sequence[int], images: torch.Tensor, generator: torch.Generator | None,
+         dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Uniform [0, 1) numbers drawn on the generator's device, returned on ``images.device``."""
+    out = torch.rand(tuple(shape), generator=generator, device=_device(images, generator),
+                     dtype=dtype or images.dtype)
+    return out.to(images.device)
+
+
+def randn(shape: Sequence[int], images: torch.Tensor, generator: torch.Generator | None,
+          dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Standard normal numbers drawn on the generator's device, returned on ``images.device``."""
+    out = torch.randn(tuple(shape), generator=generator, device=_device(images, generator),
+                      dtype=dtype or images.dtype)
+    return out.to(images.device)
+
+
+def seeds(count: int, generator: torch.Generator | None) -> list[int]:
+    """``count`` 31-bit seeds from the generator, for the per-image NumPy reference code."""
+    device = generator.device if generator is not None else "cpu"
+    return torch.randint(0, 2**31 - 1, (count,), generator=generator, device=device).tolist()
+
+
+def per_sample(values: Sequence[float], images: torch.Tensor) -> torch.Tensor:
+    """A ``(B, 1, 1, 1)`` tensor of per-sample values on the images' device and dtype."""
+    return torch.as_tensor(values, dtype=images.dtype).view(-1, 1, 1, 1).to(images.device)
+
+
+def grouped(images: torch.Tensor, keys: Sequence[Hashable],
+            fn: Callable[[torch.Tensor, Hashable], torch.Tensor]) -> torch.Tensor:
+    """Apply ``fn(sub_batch, key)`` once per distinct key; ``key is None`` rows are copied.
+
+    Groups run in sorted key order, so the random numbers a group draws do not depend on how the
+    batch is ordered within it. ``(B, 3, H, W) -> (B, 3, H, W)``.
+    """
+    distinct = sorted({k for k in keys if k is not None}, key=repr)
+    if len(distinct) == 1 and all(k is not None for k in keys):
+        return fn(images, distinct[0])
+    out = images.clone()
+    for key in distinct:
+        rows = torch.tensor([i for i, k in enumerate(keys) if k == key], device=images.device)
+        out.index_copy_(0, rows, fn(images.index_select(0, rows), key))
+    return out

@@ -1,0 +1,177 @@
+"""``apply``: one entry point for every distortion of the catalogue, on any device.
+
+``apply(images, name, levels, generator=None, backend="fast")`` checks its inputs, then runs the
+batched tensor op of :mod:`~harness.distortions.technical`, :mod:`~.style`,
+:mod:`~.composition` or :mod:`~.sheng` (``backend="fast"``), or the original per-image
+implementation (``backend="reference"``, :mod:`~.reference`). Level 0 is the identity everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+from harness.distortions import composition, sheng, style, technical
+from harness.distortions.catalogue import (
+    TEMPERATURE_GAINS,
+    TINT_GAINS,
+    Distortion,
+    DistortionError,
+    get,
+)
+from harness.distortions.reference import apply_reference, motion_angles
+from harness.distortions.resample import resize
+
+BACKENDS = ("fast", "reference")
+
+#: A fast op: (images of the non-identity samples, their levels, their parameters, generator).
+FastOp = Callable[[torch.Tensor, list[int], list, torch.Generator | None], torch.Tensor]
+
+
+def _canvas(images: torch.Tensor) -> torch.Tensor:
+    """``apply``'s stand-in for Pfister's 336-px canvas: the input upscaled 1.5x (bilinear)."""
+    return resize(images, *composition.canvas_size(*images.shape[-2:]))
+
+
+def _crop(name: str) -> FastOp:
+    return lambda x, lv, p, g: composition.crop(_canvas(x), tuple(x.shape[-2:]), name, lv)
+
+
+def _colisa(which: str) -> FastOp:
+    def op(x, lv, p, g):
+        values = {"contrast": [0.0] * len(p), "brightness": [0.0] * len(p), "saturation": [0.0] * len(p)}
+        values[which] = p
+        return style.colisa(x, **values)
+
+    return op
+
+
+def _gains(table: dict) -> FastOp:
+    return lambda x, lv, p, g: style.white_balance(x, [table[v][0] for v in p], [table[v][1] for v in p])
+
+
+def _blur(x, lv, p, g):
+    return sheng.gaussian_blur(x, [sheng.blur_sigma_px(v, *x.shape[-2:]) for v in p])
+
+
+FAST: dict[str, FastOp] = {
+    "jpeg_compression": lambda x, lv, p, g: technical.jpeg(x, p),
+    "defocus_blur": lambda x, lv, p, g: technical.defocus_blur(x, p),
+    "pixelate": lambda x, lv, p, g: technical.pixelate(x, p),
+    "gaussian_noise": lambda x, lv, p, g: technical.gaussian_noise(x, p, g),
+    "impulse_noise": lambda x, lv, p, g: technical.impulse_noise(x, p, g),
+    "brightness": _colisa("brightness"),
+    "contrast": _colisa("contrast"),
+    "saturation": _colisa("saturation"),
+    "exposure": lambda x, lv, p, g: style.exposure(x, p),
+    "shadows": lambda x, lv, p, g: style.shadhi(x, p, [100.0] * len(p)),
+    "highlights": lambda x, lv, p, g: style.shadhi(x, [50.0] * len(p), p),
+    "temperature": _gains(TEMPERATURE_GAINS),
+    "tint": _gains(TINT_GAINS),
+    "vibrance": lambda x, lv, p, g: style.vibrance(x, p),
+    "rotate": lambda x, lv, p, g: composition.rotate(_canvas(x), tuple(x.shape[-2:]), p),
+    **{name: _crop(name) for name in composition.CROPS},
+    "ratio": lambda x, lv, p, g: composition.ratio(x, lv),
+    "sheng_jpeg": lambda x, lv, p, g: technical.jpeg(x, p),
+    "sheng_gaussian_noise": lambda x, lv, p, g: sheng.gaussian_noise(x, p, g),
+    "sheng_rotation": lambda x, lv, p, g: sheng.rotation(x, p),
+    "sheng_downsampling": lambda x, lv, p, g: sheng.downsampling(x, p),
+    "sheng_quantization": lambda x, lv, p, g: sheng.quantization(x, p),
+    "sheng_pixelation": lambda x, lv, p, g: sheng.pixelation(x, p),
+    "sheng_exposure": lambda x, lv, p, g: sheng.exposure(x, p),
+    "sheng_gaussian_blur": _blur,
+    "sheng_patch_shuffle": lambda x, lv, p, g: sheng.patch_shuffle(x, p, g),
+}
+
+
+def check_images(images, d: Distortion) -> None:
+    """One-line :class:`DistortionError` unless ``images`` is float ``(B, 3, H, W)`` in [0, 1]."""
+    problem = None
+    if not isinstance(images, torch.Tensor):
+        problem = f"got {type(images).__name__}"
+    elif not images.is_floating_point():
+        problem = f"got dtype {images.dtype}"
+    elif images.dim() != 4 or images.shape[1] != 3:
+        problem = f"got shape {tuple(images.shape)}"
+    elif images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
+        lo, hi = float(images.min()), float(images.max())
+        problem = f"got values in [{lo:.4g}, {hi:.4g}]" if lo == lo and hi == hi else "got NaN values"
+    if problem:
+        raise DistortionError(f"{d.name}: images must be a float tensor (B, 3, H, W) with values "
+                              f"in [0, 1], {problem}; allowed levels: {d.describe_levels()}")
+
+
+def check_levels(levels, d: Distortion, batch: int) -> list[int]:
+    """``levels`` (int, sequence or ``(B,)`` tensor) as a list of B valid ints, or one-line error."""
+    if isinstance(levels, torch.Tensor):
+        if levels.dim() > 1 or levels.is_floating_point() or levels.is_complex():
+            raise DistortionError(f"{d.name}: levels must be an int or a 1-D integer tensor of "
+                                  f"length {batch}; allowed levels: {d.describe_levels()}")
+        levels = levels.tolist() if levels.dim() == 1 else int(levels)
+    if isinstance(levels, (int,)) and not isinstance(levels, bool):
+        levels = [levels] * batch
+    elif isinstance(levels, Sequence) and not isinstance(levels, str):
+        levels = list(levels)
+        if len(levels) != batch:
+            raise DistortionError(f"{d.name}: got {len(levels)} levels for {batch} images; "
+                                  f"allowed levels: {d.describe_levels()}")
+    else:
+        raise DistortionError(f"{d.name}: levels must be an int or one int per image, got "
+                              f"{type(levels).__name__}; allowed levels: {d.describe_levels()}")
+    allowed = set(d.allowed_levels)
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, int) or level not in allowed:
+            raise DistortionError(f"{d.name}: level {level!r} is out of range; allowed levels: "
+                                  f"{d.describe_levels()}")
+    return levels
+
+
+def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.Tensor,
+          generator: torch.Generator | None = None, backend: str = "fast") -> torch.Tensor:
+    """Apply distortion ``name`` at ``levels`` to a batch.
+
+    Args:
+        images: ``(B, 3, H, W)`` float in [0, 1], any device.
+        name: a catalogue name (:func:`harness.distortions.catalogue`).
+        levels: one level for the batch, or one per sample (sequence or ``(B,)`` tensor); 0 is
+            the identity.
+        generator: the only source of randomness (noise, motion-blur angles, patch shuffle,
+            mixup partners); ``None`` uses torch's global RNG.
+        backend: ``"fast"`` (batched tensor ops) or ``"reference"`` (the original per-image
+            implementations).
+
+    Returns:
+        A new ``(B, 3, H, W)`` tensor, same device and dtype, values in [0, 1].
+    """
+    d = get(name)
+    if backend not in BACKENDS:
+        raise DistortionError(f"{name}: unknown backend {backend!r}; choose one of {BACKENDS}")
+    check_images(images, d)
+    levels = check_levels(levels, d, images.shape[0])
+    if backend == "reference":
+        return apply_reference(images, d, levels, generator)
+    work = images if images.dtype in (torch.float32, torch.float64) else images.float()
+    if d.name == "sheng_mixup":  # the other image comes from the whole batch
+        partners = work.index_select(0, sheng.mixup_partners(work.shape[0], generator).to(work.device))
+        alphas = [0.0 if k == 0 else d.params[k] for k in levels]
+        return sheng.mixup(work, alphas, partners).to(images.dtype)
+    op = FAST.get(d.name)
+    if d.name == "motion_blur":  # one angle per sample of the whole batch, as the reference draws
+        angles = torch.tensor(motion_angles(work.shape[0], generator))
+
+        def op(x, lv, p, g, rows=None):
+            return technical.motion_blur(x, p, angles if rows is None else angles[rows])
+
+    rows = [i for i, k in enumerate(levels) if k != 0]
+    if not rows:
+        return images.clone()
+    sub_levels = [levels[i] for i in rows]
+    params = [d.params[k] for k in sub_levels]
+    if len(rows) == len(levels):
+        return op(work, sub_levels, params, generator).to(images.dtype)
+    index = torch.tensor(rows, device=images.device)
+    extra = {"rows": torch.tensor(rows)} if d.name == "motion_blur" else {}
+    out = work.clone()
+    out.index_copy_(0, index, op(work.index_select(0, index), sub_levels, params, generator, **extra))
+    return out.to(images.dtype)

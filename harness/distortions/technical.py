@@ -1,0 +1,184 @@
+"""Technical distortions of Pfister et al. [0] (imagenet-c [1] constants) as batched tensor ops.
+
+Each function takes ``images`` ``(B, 3, H, W)`` float in [0, 1] and one parameter per sample, and
+returns a new ``(B, 3, H, W)`` tensor. The formulas follow the ``imagecorruptions`` package
+(``corruptions.py``), which the ``reference`` backend calls; where that code works on 8-bit values
+(JPEG) the fast op does too.
+
+[0] Pfister et al., CVPRW 2021, Table 1 (technical aspect); code ``train_pre/dataset.py``.
+[1] Hendrycks & Dietterich, ICLR 2019: ``defocus_blur`` (``disk`` kernel), ``motion_blur``
+    (``_motion_blur``: Gaussian-weighted shifted copies), ``gaussian_noise``, ``impulse_noise``
+    (``skimage.util.random_noise(mode='s&p')``), ``jpeg_compression``.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from harness.distortions._batching import grouped, per_sample, rand, randn
+from harness.distortions.resample import box_pixelate
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Float [0, 1] -> uint8 with rounding (how an 8-bit pipeline stores the image)."""
+    return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _jpeg_pil(codes: torch.Tensor, quality: int) -> torch.Tensor:
+    # A codec is a per-image call; Pillow's libjpeg-turbo is ~5x faster than torchvision's CPU encoder.
+    arrays = codes.permute(0, 2, 3, 1).contiguous().numpy()  # (B, H, W, 3)
+    out = np.empty_like(arrays)
+    for i, array in enumerate(arrays):
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, "JPEG", quality=quality)
+        out[i] = np.asarray(Image.open(buffer).convert("RGB"))
+    return torch.from_numpy(out).permute(0, 3, 1, 2)  # (B, 3, H, W)
+
+
+def _jpeg_torchvision(codes: torch.Tensor, quality: int) -> torch.Tensor:
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    encoded = encode_jpeg(list(codes), quality=quality)  # batched nvjpeg on CUDA
+    return torch.stack(decode_jpeg(encoded, device=codes.device))  # (B, 3, H, W)
+
+
+def jpeg(images: torch.Tensor, quality: Sequence[int], codec: str = "auto") -> torch.Tensor:
+    """JPEG round trip at one quality per sample (imagenet-c ``jpeg_compression``).
+
+    ``codec``: ``"pil"`` (Pillow, libjpeg-turbo), ``"torchvision"`` (``encode_jpeg`` /
+    ``decode_jpeg``; nvjpeg on CUDA), or ``"auto"`` = torchvision on CUDA, Pillow on CPU.
+    """
+    if codec == "auto":
+        codec = "torchvision" if images.is_cuda else "pil"
+    run = _jpeg_torchvision if codec == "torchvision" else _jpeg_pil
+
+    def one(sub: torch.Tensor, q: int) -> torch.Tensor:
+        codes = to_uint8(sub)
+        if codec == "pil":
+            codes = codes.cpu()
+        return run(codes, int(q)).to(device=sub.device, dtype=sub.dtype).div_(255.0)
+
+    return grouped(images, list(quality), one)
+
+
+@lru_cache(maxsize=16)
+def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
+    """imagenet-c's ``disk``: a normalised binary disk on a grid of half-width max(8, radius),
+    smoothed by ``cv2.GaussianBlur`` (3x3, or 5x5 for radius > 8; reflect-101 border)."""
+    half, ksize = (8, 3) if radius <= 8 else (int(radius), 5)
+    grid = np.arange(-half, half + 1)
+    xx, yy = np.meshgrid(grid, grid)
+    disk = (xx**2 + yy**2 <= radius**2).astype(np.float64)
+    disk /= disk.sum()
+    taps = np.arange(ksize) - (ksize - 1) / 2
+    gauss = np.exp(-(taps**2) / (2 * alias_blur**2))
+    gauss /= gauss.sum()
+    pad = ksize // 2
+    padded = np.pad(disk, pad, mode="reflect")  # numpy 'reflect' == OpenCV BORDER_REFLECT_101
+    rows = sum(g * padded[:, i : i + disk.shape[1]] for i, g in enumerate(gauss))
+    out = sum(g * rows[i : i + disk.shape[0], :] for i, g in enumerate(gauss))
+    out.setflags(write=False)
+    return out
+
+
+def defocus_blur(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> torch.Tensor:
+    """imagenet-c ``defocus_blur``: correlate each channel with ``disk(radius, alias_blur)``.
+
+    One grouped (depthwise) conv2d for the whole batch with each sample's kernel, zero-padded to
+    the largest kernel present; reflect-101 border as ``cv2.filter2D``. ``(B,3,H,W)->(B,3,H,W)``.
+    """
+    kernels = [disk_kernel(*p) for p in params]
+    size = max(k.shape[0] for k in kernels)
+    weight = np.zeros((len(kernels), size, size))
+    for i, k in enumerate(kernels):
+        o = (size - k.shape[0]) // 2
+        weight[i, o : o + k.shape[0], o : o + k.shape[0]] = k
+    batch, channels, height, width = images.shape
+    weight = torch.as_tensor(weight, dtype=images.dtype, device=images.device)
+    weight = weight.repeat_interleave(channels, 0).unsqueeze(1)  # (B*3, 1, K, K)
+    r = size // 2
+    padded = F.pad(images, (r, r, r, r), mode="reflect")  # (B, 3, H + 2r, W + 2r)
+    padded = padded.reshape(1, batch * channels, height + 2 * r, width + 2 * r)
+    out = F.conv2d(padded, weight, groups=batch * channels)  # (1, B*3, H, W)
+    return out.view(batch, channels, height, width).clamp_(0.0, 1.0)
+
+
+def motion_taps(angle_deg: float, radius: int, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (row offset, column offset, weight) of each shifted copy in imagenet-c's motion blur.
+
+    ``_motion_blur`` adds ``width = 2 radius + 1`` copies shifted by ``dy = -ceil(i sin a - 0.5)``,
+    ``dx = -ceil(i cos a - 0.5)`` with weights ``gauss(i; sigma)`` normalised; copy ``i`` reads
+    pixel ``(y - dy, x - dx)`` with edge replication, so the offsets returned are ``-dy, -dx``.
+    """
+    width = 2 * radius + 1
+    weights = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2)) / (math.sqrt(2 * math.pi) * sigma)
+    weights /= weights.sum()
+    # The same float arithmetic as the reference (offsets are rounded, so it matters at ties).
+    point = (width * np.sin(np.deg2rad(angle_deg)), width * np.cos(np.deg2rad(angle_deg)))
+    hypot = math.hypot(point[0], point[1])
+    rows = np.array([math.ceil((i * point[0]) / hypot - 0.5) for i in range(width)])
+    cols = np.array([math.ceil((i * point[1]) / hypot - 0.5) for i in range(width)])
+    return rows, cols, weights
+
+
+def motion_blur(images: torch.Tensor, params: Sequence[tuple[int, float]],
+                angles: torch.Tensor) -> torch.Tensor:
+    """imagenet-c ``motion_blur`` with one (radius, sigma) and one angle (degrees) per sample.
+
+    Each sample's shifted copies become a dense kernel; samples with a negative angle are flipped
+    vertically so every kernel lies in one quadrant, then one grouped conv2d blurs the batch
+    (edge-replicated border, as the reference's ``shift``). ``(B, 3, H, W) -> (B, 3, H, W)``.
+    """
+    batch, channels, height, width = images.shape
+    taps = [motion_taps(float(a), int(r), float(s)) for a, (r, s) in zip(angles.tolist(), params)]
+    # The reference stops adding copies once a shift reaches the image size (``break``).
+    kept = [np.cumprod((np.abs(u) < height) & (v < width)).astype(bool) for u, v, _ in taps]
+    rows = max(int(np.abs(u[k]).max()) for (u, _, _), k in zip(taps, kept)) + 1
+    cols = max(int(v[k].max()) for (_, v, _), k in zip(taps, kept)) + 1
+    kernel = np.zeros((batch, rows, cols))
+    for b, ((u, v, w), k) in enumerate(zip(taps, kept)):
+        np.add.at(kernel[b], (np.abs(u[k]), v[k]), w[k])
+    flip = torch.as_tensor([float(a) < 0 for a in angles.tolist()], device=images.device)
+    x = torch.where(flip.view(-1, 1, 1, 1), images.flip(-2), images) if flip.any() else images
+    padded = F.pad(x, (0, cols - 1, 0, rows - 1), mode="replicate")
+    weight = torch.as_tensor(kernel, dtype=images.dtype, device=images.device)
+    weight = weight.repeat_interleave(channels, 0).unsqueeze(1)  # (B*3, 1, rows, cols)
+    out = F.conv2d(padded.reshape(1, batch * channels, *padded.shape[-2:]), weight,
+                   groups=batch * channels).view(batch, channels, height, width)
+    if flip.any():
+        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-2), out)
+    return out.clamp_(0.0, 1.0)
+
+
+def pixelate(images: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
+    """Pfister's pixelate (``train_pre/dataset.py``): Pillow ``BOX`` down to ``int(size * c)``
+    and ``BOX`` back up; grouped by factor. (imagenet-c's own version upsamples with NEAREST.)"""
+    return grouped(images, list(factors), lambda sub, c: box_pixelate(sub, float(c)).clamp_(0, 1))
+
+
+def gaussian_noise(images: torch.Tensor, sigmas: Sequence[float],
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """imagenet-c ``gaussian_noise``: ``clip(x + sigma * N(0, 1))``, one sigma per sample."""
+    noise = randn(images.shape, images, generator)
+    return noise.mul_(per_sample(sigmas, images)).add_(images).clamp_(0.0, 1.0)
+
+
+def impulse_noise(images: torch.Tensor, amounts: Sequence[float],
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """imagenet-c ``impulse_noise`` = ``skimage.util.random_noise(mode='s&p', amount=p)``.
+
+    Each element is replaced with probability ``p``; a replaced element is salt (1) or pepper (0)
+    with probability 1/2. One uniform ``u`` per element decides both: ``u < p/2`` -> 0,
+    ``p/2 <= u < p`` -> 1, which has the same joint distribution as skimage's two Bernoullis.
+    """
+    u = rand(images.shape, images, generator)
+    p = per_sample(amounts, images)
+    return torch.where(u < p, (u >= p * 0.5).to(images.dtype), images)
