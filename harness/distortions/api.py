@@ -127,6 +127,19 @@ def check_levels(levels, d: Distortion, batch: int) -> list[int]:
     return levels
 
 
+def fork(generator: torch.Generator | None) -> torch.Generator | None:
+    """A child generator seeded by one draw of ``generator`` (on the same device).
+
+    Every :func:`apply` call consumes exactly one number from the caller's generator, whichever
+    backend runs and however many numbers the distortion needs, so a sequence of calls draws the
+    same motion-blur angles, mixup partners and seeds with either backend.
+    """
+    if generator is None:
+        return None
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+    return torch.Generator(device=generator.device).manual_seed(seed)
+
+
 def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.Tensor,
           generator: torch.Generator | None = None, backend: str = "fast") -> torch.Tensor:
     """Apply distortion ``name`` at ``levels`` to a batch.
@@ -149,6 +162,7 @@ def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.T
         raise DistortionError(f"{name}: unknown backend {backend!r}; choose one of {BACKENDS}")
     check_images(images, d)
     levels = check_levels(levels, d, images.shape[0])
+    generator = fork(generator)
     if backend == "reference":
         return apply_reference(images, d, levels, generator)
     work = images if images.dtype in (torch.float32, torch.float64) else images.float()

@@ -61,9 +61,15 @@ def crop(canvas: torch.Tensor, frame_hw: tuple[int, int], name: str,
     """Windows of size ``frame_hw`` at each sample's level; ``(B,3,hC,wC) -> (B,3,h,w)``."""
     h, w = frame_hw
     origins = [crop_origin(tuple(canvas.shape[-2:]), frame_hw, name, int(k)) for k in levels]
+    # Rounding can put a border window one pixel outside the canvas; Pillow's crop fills black.
+    hc, wc = canvas.shape[-2:]
+    pad = max(0, *(-t for t, _ in origins), *(-left for _, left in origins),
+              *(t + h - hc for t, _ in origins), *(left + w - wc for _, left in origins))
+    if pad:
+        canvas = F.pad(canvas, (pad, pad, pad, pad))
     dev = canvas.device
-    tops = torch.tensor([t for t, _ in origins], device=dev).view(-1, 1)
-    lefts = torch.tensor([left for _, left in origins], device=dev).view(-1, 1)
+    tops = torch.tensor([t + pad for t, _ in origins], device=dev).view(-1, 1)
+    lefts = torch.tensor([left + pad for _, left in origins], device=dev).view(-1, 1)
     rows = (tops + torch.arange(h, device=dev)).view(-1, 1, h, 1)  # (B, 1, h, 1)
     cols = (lefts + torch.arange(w, device=dev)).view(-1, 1, 1, w)  # (B, 1, 1, w)
     b, c, _, wc = canvas.shape

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from harness.distortions import composition
-from harness.distortions.api import apply, check_images
+from harness.distortions.api import apply, check_images, fork
 from harness.distortions.catalogue import Distortion, DistortionError, catalogue, get
 from harness.distortions.reference import _composition, apply_reference
 from harness.distortions.resample import letterbox, resize, short_side_size
@@ -139,7 +139,7 @@ def _variants_reference(frames, canvases, generator) -> dict[tuple[int, int], to
         n = len(d.levels)
         levels = list(d.levels) * nb
         canv = [c for c in canvas_codes for _ in range(n)]
-        x = apply_reference(frames.repeat_interleave(n, 0), d, levels, generator, canv)
+        x = apply_reference(frames.repeat_interleave(n, 0), d, levels, fork(generator), canv)
         x = x.view(nb, n, *x.shape[1:])
         for i, k in enumerate(d.levels):
             out[(j, k)] = x[:, i]

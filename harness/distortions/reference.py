@@ -179,7 +179,7 @@ def apply_reference(images: torch.Tensor, d: Distortion, levels: Sequence[int],
     codes = np.uint8(np.clip(np.round(floats * 255), 0, 255))
     angles = motion_angles(batch, generator) if d.name == "motion_blur" else [0.0] * batch
     partners = sh.mixup_partners(batch, generator) if d.name == "sheng_mixup" else None
-    per_image_seeds = seeds(batch, generator)
+    per_image_seeds = seeds(batch, generator) if d.name not in ("motion_blur", "sheng_mixup") else [0] * batch
     out = []
     for i, level in enumerate(levels):
         if level == 0:

@@ -93,7 +93,7 @@ def box_pixelate(images: torch.Tensor, factor: float) -> torch.Tensor:
     ``(B, C, H, W) -> (B, C, H, W)``.
     """
     height, width = images.shape[-2:]
-    small_h, small_w = int(height * factor), int(width * factor)
+    small_h, small_w = max(int(height * factor), 1), max(int(width * factor), 1)
     dev, dt = images.device, images.dtype
     down_h = torch.tensor(pil_weights(height, small_h, "box"), dtype=dt, device=dev)  # (h, H)
     down_w = torch.tensor(pil_weights(width, small_w, "box"), dtype=dt, device=dev)  # (w, W)

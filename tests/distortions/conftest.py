@@ -23,3 +23,13 @@ def photo_batch(photos) -> torch.Tensor:
 @pytest.fixture
 def generator() -> torch.Generator:
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """These tests run many small ops: one intra-op thread avoids OpenMP barrier waits on a shared
+    2-core machine (the previous setting is restored afterwards)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -14,7 +14,7 @@ def load_photo(name: str, size: tuple[int, int] = (224, 224)) -> np.ndarray:
     import skimage.data
 
     image = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
-    return np.asarray(image.resize(size, Image.BILINEAR))
+    return np.array(image.resize(size, Image.BILINEAR))
 
 
 def to_tensor(arrays) -> torch.Tensor:
