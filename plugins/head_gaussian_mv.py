@@ -99,22 +99,23 @@ class GaussianMV(Head):
         self.kind, self.two_class = s.target, s.target in TWO_CLASS
         self.from_votes = "distribution" in kinds and bool(labels_spec.bins)
         lo, hi = labels_spec.scale
+        possible = supported_targets(labels_spec)
+        if s.target not in possible:
+            raise UsageError(f"head 'gaussian_mv': head.target={s.target} needs "
+                             f"{NEEDS[s.target]}, and this dataset has "
+                             f"{', '.join(sorted(kinds)) or 'no'} labels; choose head.target="
+                             f"{' or '.join(possible)}")
+        if s.target == "score" and not (lo >= 0 and hi > 0):
+            raise UsageError(f"head 'gaussian_mv': head.target=score divides scores by the top "
+                             f"of the scale (Eq. 5), which needs a scale within [0, hi]; this "
+                             f"dataset's is {labels_spec.scale}")
         if self.two_class:
             n_out, bins = 1, []
-            needs = ("distribution", "score") + (("binary",) if s.target == "binary" else ())
-            if not set(needs) & kinds:
-                _refuse(s.target, kinds, "score labels or vote histograms")
-            if s.target == "score" and not (lo >= 0 and hi > 0):
-                raise UsageError(f"head 'gaussian_mv': head.target=score divides scores by the "
-                                 f"top of the scale (Eq. 5), which needs a scale within [0, hi]; "
-                                 f"this dataset's is {labels_spec.scale}")
         elif self.from_votes:
             n_out, bins = labels_spec.n_bins, list(labels_spec.bins)
-        elif s.target == "gaussian_mv" and "score" in kinds:
+        else:  # gaussian_mv from scores: M bins evenly spanning the scale
             n_out = s.score_bins
             bins = [lo + (hi - lo) * m / (n_out - 1) for m in range(n_out)]
-        else:
-            _refuse(s.target, kinds, "vote histograms (distribution labels)")
         self.register_buffer("bins", torch.tensor(bins, dtype=torch.float32))  # (M,) outputs
         vote_bins = list(labels_spec.bins) if self.from_votes else []
         self.register_buffer("vote_bins", torch.tensor(vote_bins, dtype=torch.float64))  # (M,)
@@ -124,7 +125,7 @@ class GaussianMV(Head):
 
     @classmethod
     def accepts(cls, labels_spec) -> str | None:
-        return None if labels_spec.kinds else "needs score, binary or distribution labels"
+        return None if supported_targets(labels_spec) else "needs scores, binary labels or votes"
 
     # -- targets -----------------------------------------------------------------------------
     def _mean(self, batch: dict) -> torch.Tensor:
@@ -215,10 +216,19 @@ class GaussianMV(Head):
                                "bins": None if self.two_class else self.bins.tolist()}}
 
 
-def _refuse(target: str, kinds, what: str) -> None:
-    raise UsageError(f"head 'gaussian_mv': head.target={target} needs {what}, and this dataset "
-                     f"has {', '.join(sorted(kinds)) or 'no'} labels; choose head.target="
-                     f"{'gaussian_mv, ' if 'score' in kinds else ''}score or binary")
+#: What each target needs from a dataset (for the error message).
+NEEDS = {"binary": "binary labels, scores or vote histograms", "score": "scores or vote histograms",
+         "rsd": "vote histograms", "gaussian_nv": "vote histograms",
+         "gaussian_mv": "vote histograms or scores"}
+
+
+def supported_targets(labels_spec) -> list[str]:
+    """The targets a dataset with these labels can train, in Table II's order."""
+    votes = "distribution" in labels_spec.kinds and bool(labels_spec.bins)
+    score = votes or "score" in labels_spec.kinds
+    ok = {"binary": score or "binary" in labels_spec.kinds, "score": score, "rsd": votes,
+          "gaussian_nv": votes, "gaussian_mv": score}
+    return [kind for kind in labels.KINDS if ok[kind]]
 
 
 @hookimpl

@@ -88,10 +88,12 @@ def test_score_only_dataset_gets_a_gaussian_on_the_authors_nine_bins(registry):
 
 
 def test_impossible_targets_are_one_line_usage_errors(registry):
-    with pytest.raises(UsageError, match=r"head.target=rsd needs vote histograms.*binary, score"):
+    with pytest.raises(UsageError, match=r"head.target=rsd needs vote histograms.*"
+                                         r"binary, score labels; choose head.target=binary or score or "
+                                         r"gaussian_mv$"):
         make(registry, labels=AADB_LABELS, target="rsd")
     binary_only = LabelSpec(kinds=frozenset({"binary"}))
-    with pytest.raises(UsageError, match="head.target=gaussian_mv"):
+    with pytest.raises(UsageError, match="head.target=gaussian_mv needs.*choose head.target=binary$"):
         make(registry, labels=binary_only)
     make(registry, labels=binary_only, target="binary")  # fine
     with pytest.raises(UsageError, match="scale"):
@@ -224,6 +226,7 @@ def test_training_lowers_the_loss_on_a_fixed_batch(registry):
     for group in optimizer.param_groups:
         group["lr"] = 0.05
     head.train()
+    before = [p.detach().clone() for p in head.backbone.parameters()]
     losses = []
     for _ in range(10):
         optimizer.zero_grad()
@@ -232,6 +235,7 @@ def test_training_lowers_the_loss_on_a_fixed_batch(registry):
         optimizer.step()
         losses.append(out.loss.item())
     assert losses[-1] < 0.8 * losses[0]
+    assert all(not torch.equal(a, b) for a, b in zip(before, head.backbone.parameters()))
 
 
 def test_plugins_check_passes(registry):
@@ -240,13 +244,15 @@ def test_plugins_check_passes(registry):
 
 
 # ------------------------------------------------------------------------------ end to end
-def run(registry, tmp_path, **head):
-    raw = {"pretext": {"name": "random"}, "backbone": {"name": "tiny"},
+def run(registry, tmp_path, dataset=None, **head):
+    raw = {"pretext": {"name": "random"}, "backbone": {"name": "tiny"}, "profile": "quick",
            "head": {"name": "gaussian_mv", "epochs": 2, "image_size": 32, "batch_size": 8,
                     **head},
-           "dataset": {"name": "synthetic", "n_images": 60, "min_side": 32, "max_side": 48},
+           "dataset": dataset or {"name": "synthetic", "n_images": 60, "min_side": 32,
+                                  "max_side": 48},
            "run": {"progress": False}}
-    out = tmp_path / "_".join(f"{k}{v}" for k, v in head.items())
+    out = tmp_path / "_".join(["run", raw["dataset"]["name"]]
+                              + [f"{k}{v}" for k, v in head.items()])
     Runner(resolve(registry, raw), registry, out).run()
     return pd.read_csv(out / "predictions.csv"), json.loads((out / "metrics.json").read_text())
 
@@ -269,3 +275,21 @@ def test_end_to_end_score_target_has_no_distribution_columns(registry, tmp_path)
     assert not any(c.startswith("pred_p") for c in frame.columns)
     assert frame["pred_mean"].between(0, 10).all()
     assert "acc" in metrics and "kl" not in metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["ava", "aadb"])
+def test_end_to_end_on_generated_ava_and_aadb_layouts(registry, tmp_path, fmt):
+    layouts = pytest.importorskip("harness.synthetic.layouts")
+    if fmt not in [spec.name for spec in registry.list("dataset")]:
+        pytest.skip(f"the {fmt} dataset plugin is not installed")
+    layouts.write_layout(fmt, tmp_path / fmt, n_images=80, seed=0, min_side=32, max_side=48,
+                         quirks=False)
+    frame, metrics = run(registry, tmp_path, {"name": fmt, "root": str(tmp_path / fmt)})
+    assert math.isfinite(metrics["srcc"]) and math.isfinite(metrics["acc"])
+    if fmt == "ava":  # votes: a distribution over the 10 bins, scored against the raw votes
+        assert math.isfinite(metrics["kl"]) and math.isfinite(metrics["std_plcc"])
+        assert frame["pred_mean"].between(1, 10).all()
+    else:  # scores in [0, 1]: 9 bins spanning the scale, mapped back; no distribution columns
+        assert metrics["head_setup"]["bins"] == pytest.approx(np.linspace(0, 1, 9).tolist())
+        assert frame["pred_mean"].between(0, 1).all() and "kl" not in metrics
