@@ -21,9 +21,13 @@ from harness.distortions.catalogue import (
     get,
 )
 from harness.distortions.reference import apply_reference, motion_angles
+from harness.distortions._batching import chunked
 from harness.distortions.resample import resize
 
 BACKENDS = ("fast", "reference")
+#: Fast ops that draw random numbers themselves: never chunked, so their draws do not depend on
+#: the device (motion blur's angles are drawn up front and mixup's partners too).
+RANDOM = frozenset({"gaussian_noise", "impulse_noise", "sheng_gaussian_noise", "sheng_patch_shuffle"})
 
 #: A fast op: (images of the non-identity samples, their levels, their parameters, generator).
 FastOp = Callable[[torch.Tensor, list[int], list, torch.Generator | None], torch.Tensor]
@@ -58,6 +62,8 @@ def _blur(x, lv, p, g):
 FAST: dict[str, FastOp] = {
     "jpeg_compression": lambda x, lv, p, g: technical.jpeg(x, p),
     "defocus_blur": lambda x, lv, p, g: technical.defocus_blur(x, p),
+    "motion_blur": lambda x, lv, p, g: technical.motion_blur(
+        x, [(r, s) for r, s, _ in p], torch.tensor([a for _, _, a in p])),
     "pixelate": lambda x, lv, p, g: technical.pixelate(x, p),
     "gaussian_noise": lambda x, lv, p, g: technical.gaussian_noise(x, p, g),
     "impulse_noise": lambda x, lv, p, g: technical.impulse_noise(x, p, g),
@@ -170,22 +176,20 @@ def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.T
         partners = work.index_select(0, sheng.mixup_partners(work.shape[0], generator).to(work.device))
         alphas = [0.0 if k == 0 else d.params[k] for k in levels]
         return sheng.mixup(work, alphas, partners).to(images.dtype)
-    op = FAST.get(d.name)
+    params = [None if k == 0 else d.params[k] for k in levels]
     if d.name == "motion_blur":  # one angle per sample of the whole batch, as the reference draws
-        angles = torch.tensor(motion_angles(work.shape[0], generator))
-
-        def op(x, lv, p, g, rows=None):
-            return technical.motion_blur(x, p, angles if rows is None else angles[rows])
-
+        params = [p and (*p, a) for p, a in zip(params, motion_angles(work.shape[0], generator))]
     rows = [i for i, k in enumerate(levels) if k != 0]
     if not rows:
         return images.clone()
-    sub_levels = [levels[i] for i in rows]
-    params = [d.params[k] for k in sub_levels]
+    sub = work if len(rows) == len(levels) else work.index_select(0, torch.tensor(rows, device=work.device))
+    sub_levels, sub_params = [levels[i] for i in rows], [params[i] for i in rows]
+    if d.name in RANDOM:
+        result = FAST[d.name](sub, sub_levels, sub_params, generator)
+    else:
+        result = chunked(sub, lambda x, lv, p: FAST[d.name](x, lv, p, None), sub_levels, sub_params)
     if len(rows) == len(levels):
-        return op(work, sub_levels, params, generator).to(images.dtype)
-    index = torch.tensor(rows, device=images.device)
-    extra = {"rows": torch.tensor(rows)} if d.name == "motion_blur" else {}
+        return result.to(images.dtype)
     out = work.clone()
-    out.index_copy_(0, index, op(work.index_select(0, index), sub_levels, params, generator, **extra))
+    out.index_copy_(0, torch.tensor(rows, device=work.device), result)
     return out.to(images.dtype)

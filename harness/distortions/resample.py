@@ -81,8 +81,9 @@ def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Bilinear resize with Pillow's antialiasing: ``(B, C, H, W) -> (B, C, height, width)``."""
     if images.shape[-2:] == (height, width):
         return images
-    return F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False,
-                         antialias=True)
+    out = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False,
+                        antialias=True)
+    return out.clamp_(0.0, 1.0)  # the weights are convex; this only removes rounding overshoot
 
 
 def box_pixelate(images: torch.Tensor, factor: float) -> torch.Tensor:

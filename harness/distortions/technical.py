@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from harness.distortions._batching import grouped, per_sample, rand, randn
+from harness.distortions._batching import chunked, grouped, per_sample, rand, randn
 from harness.distortions.resample import box_pixelate
 
 
@@ -179,6 +179,10 @@ def impulse_noise(images: torch.Tensor, amounts: Sequence[float],
     with probability 1/2. One uniform ``u`` per element decides both: ``u < p/2`` -> 0,
     ``p/2 <= u < p`` -> 1, which has the same joint distribution as skimage's two Bernoullis.
     """
-    u = rand(images.shape, images, generator)
-    p = per_sample(amounts, images)
-    return torch.where(u < p, (u >= p * 0.5).to(images.dtype), images)
+    u = rand(images.shape, images, generator)  # drawn for the whole batch (device-independent)
+
+    def replace(x: torch.Tensor, u: torch.Tensor, amounts: Sequence[float]) -> torch.Tensor:
+        p = per_sample(amounts, x)
+        return torch.where(u < p, (u >= p * 0.5).to(x.dtype), x)
+
+    return chunked(images, replace, u, list(amounts))

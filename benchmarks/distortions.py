@@ -1,0 +1,137 @@
+"""Throughput of the distortion bank: fast (batched tensor ops) vs reference (per-image originals).
+
+Runs both backends of :func:`harness.distortions.apply` on the same 64 real 224 x 224 photographs
+(crops of scikit-image's bundled photos; no download) in one process and prints, per distortion,
+images/s of each and the ratio, then the geometric-mean ratio of the technical set. It also times
+:func:`harness.distortions.pfister_batch` on 8 base images (1,392 variants) against one
+MobileNetV2 training step on those variants (forward + backward + SGD step, in chunks). The last
+line is ``geomean_speedup_technical <value>``.
+
+    python benchmarks/distortions.py [--device cuda] [--threads N] [--skip-step]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+from PIL import Image
+
+from harness.distortions import apply, catalogue, pfister_batch
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
+          "rocket")
+
+
+def _photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    return np.array(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+
+
+def real_crops(count: int = 64, size: int = 224, seed: int = 0) -> torch.Tensor:
+    """``count`` 224 x 224 crops of real photographs at random scales and positions."""
+    rng = np.random.default_rng(seed)
+    photos = [Image.fromarray(_photo(n)) for n in PHOTOS]
+    crops = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        short = int(rng.integers(size, max(size + 1, min(photo.size) // 1)))
+        scale = short / min(photo.size)
+        im = photo.resize((max(size, round(photo.size[0] * scale)), max(size, round(photo.size[1] * scale))),
+                          Image.BILINEAR)
+        x, y = int(rng.integers(0, im.size[0] - size + 1)), int(rng.integers(0, im.size[1] - size + 1))
+        crops.append(np.asarray(im.crop((x, y, x + size, y + size))))
+    return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div(255.0).contiguous()
+
+
+def _time(fn, repeats: int) -> float:
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def distortion_table(images: torch.Tensor, device: str, repeats: int) -> float:
+    """Print the per-distortion table; return the technical set's geometric-mean speedup."""
+    n = images.shape[0]
+    print(f"{'distortion':<22}{'aspect':<13}{'fast img/s':>12}{'reference img/s':>17}{'speedup':>9}")
+    ratios = []
+    for d in catalogue():
+        x = images  # square crops, so Sheng's 90° rotations apply too
+        levels = [d.levels[i % len(d.levels)] for i in range(n)]
+        gen = torch.Generator(device=device).manual_seed(0)
+        xd = x.to(device)
+        apply(xd, d.name, levels, gen)  # warm-up (caches, lazy imports)
+        fast = _time(lambda: apply(xd, d.name, levels, gen), repeats)
+        reference = _time(lambda: apply(x, d.name, levels, torch.Generator().manual_seed(0),
+                                        backend="reference"), 1)
+        ratio = reference / fast
+        if d.family == "pfister2021" and d.aspect == "technical":
+            ratios.append(ratio)
+        print(f"{d.name:<22}{d.aspect:<13}{n / fast:>12.1f}{n / reference:>17.1f}{ratio:>9.2f}")
+    return math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+
+
+def pfister_vs_training_step(device: str, skip_step: bool) -> None:
+    """Time pfister_batch on 8 base images and one MobileNetV2 step on the variants."""
+    bases = [torch.from_numpy(_photo(n)).permute(2, 0, 1).float().div(255.0) for n in PHOTOS]
+    bases.append(bases[2].flip(-1))  # 8 base images, 7 distinct sizes
+    bases = [b.to(device) for b in bases]
+    gen = torch.Generator(device=device).manual_seed(0)
+    pfister_batch(bases[:1], generator=gen)  # warm-up
+    start = time.perf_counter()
+    batch = pfister_batch(bases, generator=gen)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    generate = time.perf_counter() - start
+    print(f"pfister_batch_8_bases_rows {len(batch)}")
+    print(f"pfister_batch_8_bases_seconds {generate:.2f}")
+    if skip_step:
+        return
+    from torchvision.models import mobilenet_v2
+
+    model = mobilenet_v2(weights=None, num_classes=1).to(device).train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=1e-3)
+    chunk = 128 if device == "cuda" else 48
+    rows = len(batch) if device == "cuda" else 4 * chunk  # on CPU: time 4 chunks, extrapolate
+    start = time.perf_counter()
+    optimiser.zero_grad()
+    for i in range(0, rows, chunk):
+        model(batch.images[i:i + chunk]).mean().backward()
+    optimiser.step()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    step = (time.perf_counter() - start) * len(batch) / rows
+    note = "" if rows == len(batch) else f" (measured on {rows} rows, scaled to {len(batch)})"
+    print(f"mobilenet_v2_step_{len(batch)}_rows_seconds {step:.2f}{note}")
+    print(f"variants_per_step_ratio {step / generate:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=3, help="fast-backend repeats (best kept)")
+    parser.add_argument("--skip-step", action="store_true", help="skip the MobileNetV2 comparison")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="pkg_resources")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")
+    images = real_crops()
+    geomean = distortion_table(images, args.device, args.repeats)
+    pfister_vs_training_step(args.device, args.skip_step)
+    print(f"geomean_speedup_technical {geomean:.2f}")
+
+
+if __name__ == "__main__":
+    main()
