@@ -197,6 +197,51 @@ def print_metrics(metrics: dict, pretext: dict, out: Path, config) -> None:
     stdout.print(f"run directory: {out}", highlight=False)
 
 
+# -- harness publish ---------------------------------------------------------------------------
+@cli.command(context_settings={"show_default": True})
+@click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=Path("runs"),
+              help="Folder searched recursively for run directories.")
+@click.option("--baseline", help="Pretext every entry is tested against (same head and "
+              "backbone).  [default: imagenet; when given, it must exist]")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01,
+              help="Family-wise significance level.")
+@click.option("--correction", type=click.Choice(["holm", "bonferroni"]), default="holm",
+              help="Multiple-comparison correction over each table's tests.")
+@click.option("--decide", type=click.Choice(["auto", "wilcoxon", "srcc", "plcc", "acc", "mae"]),
+              default="auto", help="The test behind † and the tiers: wilcoxon (one-sided, on "
+              "per-image absolute errors) or the paired bootstrap on a metric; auto: wilcoxon "
+              "where a table has scores, acc where it has only binary labels, srcc for "
+              "cross-dataset tables.")
+@click.option("--resamples", type=click.IntRange(100), default=10_000,
+              help="Paired bootstrap resamples.")
+@click.option("--bootstrap-seed", type=int, default=0, help="Seed of the bootstrap resamples.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("leaderboards"),
+              help="Folder for <dataset>.md, .csv and the plots.")
+@click.option("--plots/--no-plots", default=True, help="Write the PNG plots.")
+def publish(runs_root, baseline, alpha, correction, decide, resamples, bootstrap_seed, out,
+            plots) -> None:
+    """Turn run directories into leaderboards: metrics as mean ± std over seeds, the best value
+    per column in bold, † on entries significantly better than the baseline (corrected over
+    the table), tiers, and the test, correction and α under each table.
+
+    Paired tests run on the test images common to every run of a table (by image_id); run
+    directories without predictions are listed and skipped. See docs/statistics.md."""
+    from harness.leaderboard import Options
+    from harness.publish import publish as run_publish
+
+    options = Options(baseline=baseline or "imagenet", decide=decide, correction=correction,
+                      alpha=alpha, n_resamples=resamples, bootstrap_seed=bootstrap_seed)
+    result = run_publish(runs_root, out, options, explicit_baseline=baseline is not None,
+                         draw=plots)
+    for table in result.tables:
+        marked = ", ".join("/".join(k) for k in sorted(table.marked)) or "none"
+        stdout.print(f"{table.section.stem} ({table.section.label_fraction:g} of the labels): "
+                     f"{len(table.rows)} rows on {table.n_images} test images; † {marked}",
+                     highlight=False)
+    for path in result.files:
+        stdout.print(f"wrote {path}", highlight=False)
+
+
 # -- harness make-synthetic --------------------------------------------------------------------
 @cli.command("make-synthetic", context_settings={"show_default": True})
 @click.option("--format", "fmt", type=click.Choice(["ava", "aadb", "cuhkpq", "tid2013",

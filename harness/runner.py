@@ -339,7 +339,8 @@ class Runner:
         metrics.update(epochs=result.epochs_run, best_epoch=result.best_epoch + 1,
                        train_images=int(len(train)), val_loss=result.best_val_loss,
                        dataset=dataset.name, labels=dataset.labels.to_json(),
-                       head_wall_seconds=result.wall_seconds, **extra)
+                       head_wall_seconds=result.wall_seconds,
+                       train_label_stats=train_label_stats(dataset, train), **extra)
         if config.eval is not None:
             metrics["cross"] = {config.eval.name: self.cross_evaluate(head, bar)}
         skips.write(out / "skipped.csv")
@@ -462,6 +463,27 @@ def prediction_frame(dataset: Dataset, index: np.ndarray, pred_mean: np.ndarray,
         for m in range(labels.n_bins):
             frame[f"pred_p{m + 1}"] = pred_dist[:, m]
     return frame
+
+
+def train_label_stats(dataset: Dataset, index: np.ndarray) -> dict[str, Any]:
+    """What a constant predictor learns from the head's training labels (records ``index``):
+    ``n``; ``score_mean``, the mean of the targets as ``predictions.csv``'s ``target_mean``
+    defines them; ``binary_rate``, the fraction of positive binary labels; ``prior``, the mean of
+    the vote distributions (rows without votes left out). A key is absent where the dataset lacks
+    that label kind. ``harness publish`` builds its trivial baseline from these."""
+    records, labels = dataset.records, dataset.labels
+    out: dict[str, Any] = {"n": int(len(index))}
+    if records.score is not None:
+        out["score_mean"] = float(np.nanmean(records.score[index]))
+    elif records.votes is not None and labels.bins:
+        out["score_mean"] = float(np.mean(records.dist[index] @ np.asarray(labels.bins)))
+    if records.binary is not None:
+        out["binary_rate"] = float(np.mean(records.binary[index]))
+    if records.votes is not None:
+        dist = records.dist[index]  # (n, M)
+        dist = dist[dist.sum(axis=1) > 0]  # (n', M) rows with votes
+        out["prior"] = dist.mean(axis=0).tolist()
+    return out
 
 
 def remove_run(out: Path) -> None:
