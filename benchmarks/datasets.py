@@ -2,12 +2,15 @@
 throughput of the training data pipeline.
 
 Run:  PYTHONPATH=. python benchmarks/datasets.py [--rows 255530] [--images 256] [--side 512]
+                                                 [--listing]
 
 1. Writes a full-size ``AVA.txt`` (255,530 rows of 15 integers, random vote counts) and a
    20,000-id ``generic_test.jpgl`` (70 ids without a row, like the real list) to a temporary
    folder, then times the ``ava`` plugin's ``load`` (``check_files=False``: no image folder is
    listed, since no 255k images are written) into records and the standard split. Target:
-   <= 2 s. Records are paths and label arrays; no image is decoded.
+   <= 2 s. Records are paths and label arrays; no image is decoded. With ``--listing`` it also
+   creates one empty ``<id>.jpg`` per row and times the load with ``check_files=True`` (the
+   one-directory-listing pre-scan for missing images).
 2. Writes ``--images`` synthetic images (long side ``--side / 4 * 3`` to ``--side`` pixels, like
    AVA's photos) with ``harness make-synthetic --format ava`` and times one epoch of the training
    data pipeline (``Samples`` -> ``EpochBatchSampler`` -> ``DataLoader``: decode, letterbox to
@@ -53,19 +56,30 @@ def write_ava_txt(root: Path, rows: int, seed: int = 0) -> None:
     (root / "images").mkdir()
 
 
-def time_parse(rows: int) -> tuple[float, int]:
+def time_parse(rows: int, listing: bool) -> tuple[float, int, float | None]:
+    """Best of 3 loads without the file listing, and (with ``listing``) best of 3 with it."""
     from harness_plugins.dataset_ava import AvaSettings, load
+
+    def best_of_3(settings: AvaSettings) -> tuple[float, int]:
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            data = load(settings, "labelled")
+            best = min(best, time.perf_counter() - start)
+        assert len(data.records) == rows and len(data.split("test")) == 19_930
+        assert not any("missing" in note for note in data.notes)
+        return best, len(data.records)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_ava_txt(root, rows)
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            data = load(AvaSettings(root=str(root), check_files=False), "labelled")
-            best = min(best, time.perf_counter() - start)
-        assert len(data.records) == rows and len(data.split("test")) == 19_930
-        return best, len(data.records)
+        seconds, n = best_of_3(AvaSettings(root=str(root), check_files=False))
+        with_listing = None
+        if listing:
+            for image_id in np.loadtxt(root / "AVA.txt", dtype=np.int64, usecols=1):
+                (root / "images" / f"{image_id}.jpg").touch()
+            with_listing, _ = best_of_3(AvaSettings(root=str(root), check_files=True))
+        return seconds, n, with_listing
 
 
 def transform(image):
@@ -95,11 +109,16 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=255_530)
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--listing", action="store_true",
+                        help="also time the load with the image-folder listing (writes one empty "
+                             "file per row)")
     args = parser.parse_args()
 
-    seconds, rows = time_parse(args.rows)
+    seconds, rows, with_listing = time_parse(args.rows, args.listing)
     print(f"parse AVA.txt ({rows} rows) into records + standard split: {seconds:.3f} s "
           f"({rows / seconds:,.0f} rows/s; target <= 2 s)")
+    if with_listing is not None:
+        print(f"the same with check_files (one listing of {rows} files): {with_listing:.3f} s")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_layout("ava", root, n_images=args.images, seed=0, min_side=args.side * 3 // 4,
@@ -114,6 +133,8 @@ def main() -> None:
         print(f"decode + letterbox 224 + collate, {name}: {value:.1f} images/s")
     print(f"parse_seconds {seconds:.3f}")
     print(f"parse_rows_per_second {rows / seconds:.0f}")
+    if with_listing is not None:
+        print(f"parse_with_listing_seconds {with_listing:.3f}")
     for name, value in rate.items():
         print(f"images_per_second_{name} {value:.1f}")
     print(f"worker_speedup {rate['w2'] / rate['w0_1thread']:.2f}")

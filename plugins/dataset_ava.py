@@ -224,7 +224,7 @@ def load(settings: AvaSettings, purpose: str) -> Dataset:
     image_ids = ids.astype(str)
     names = np.strings.add(image_ids, ".jpg")  # (N,) "<id>.jpg"
     if settings.check_files:
-        paths, found = FolderIndex(folder).resolve(names.tolist())
+        paths, found = FolderIndex(folder).resolve(names)
         note = missing_note("ava", folder, txt.name, names[~found].tolist(), len(names))
         notes += [note] if note else []
     else:

@@ -27,19 +27,26 @@ class FolderIndex:
     """The files directly in ``folder``, looked up by name case-insensitively.
 
     Where two files differ only in case (``a.jpg`` and ``A.JPG``), an exact match wins and the
-    case-insensitive lookup returns the first in sorted order.
+    case-insensitive lookup returns the first in sorted order. The case-insensitive table is
+    built only when some name has no exact match.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        names = sorted(entry.name for entry in os.scandir(self.folder))
-        self.exact = set(names)
-        self.lower: dict[str, str] = {}
-        for name in names:
-            self.lower.setdefault(name.lower(), name)
+        with os.scandir(self.folder) as entries:
+            self.exact = {entry.name for entry in entries}
+        self._lower: dict[str, str] | None = None
 
     def __len__(self) -> int:
         return len(self.exact)
+
+    @property
+    def lower(self) -> dict[str, str]:
+        if self._lower is None:
+            self._lower = {}
+            for name in sorted(self.exact):
+                self._lower.setdefault(name.lower(), name)
+        return self._lower
 
     def find(self, name: str) -> str | None:
         """The file name on disk for ``name`` (exact, else case-insensitive), or None."""
@@ -54,16 +61,17 @@ class FolderIndex:
             paths (N,) str, found (N,) bool.
         """
         names = np.asarray(names, dtype=str)
-        exact = self.exact
-        found = np.fromiter((name in exact for name in names.tolist()), dtype=bool,
-                            count=len(names))
-        on_disk = names.astype(object)
-        for k in np.flatnonzero(~found):  # only names whose case differs from the file's
-            match = self.lower.get(names[k].lower())
-            if match is not None:
-                on_disk[k], found[k] = match, True
-        paths = np.strings.add(str(self.folder) + os.sep, on_disk.astype(str))
-        return paths, found
+        listed = names.tolist()
+        found = np.fromiter(map(self.exact.__contains__, listed), dtype=bool, count=len(listed))
+        misses = np.flatnonzero(~found)
+        if len(misses):  # names whose case differs from the file's, or missing files
+            on_disk = names.astype(object)
+            for k in misses:
+                match = self.lower.get(listed[k].lower())
+                if match is not None:
+                    on_disk[k], found[k] = match, True
+            names = on_disk.astype(str)
+        return np.strings.add(str(self.folder) + os.sep, names), found
 
 
 def missing_note(dataset: str, folder: Path | str, listing: str, missing_names: Sequence[str],
