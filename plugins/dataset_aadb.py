@@ -118,8 +118,12 @@ def load(settings: AadbSettings, purpose: str) -> Dataset:
     scores = np.concatenate([parts[s][1] for s in parts])
     bounds = np.cumsum([0] + [len(parts[s][0]) for s in parts])
     splits = {s: np.arange(bounds[k], bounds[k + 1]) for k, s in enumerate(parts)}
-    if len(np.unique(names)) != len(names):
-        raise DataError(f"AADB: an image is listed in two splits of {source}")
+    unique, counts = np.unique(names, return_counts=True)
+    if (counts > 1).any():
+        twice = str(unique[counts > 1][0])
+        where = [s for s in parts if twice in set(parts[s][0].tolist())]
+        raise DataError(f"AADB: image {twice!r} is listed in both the {where[0]} and the "
+                        f"{where[-1]} split of {root / source}")
     if "val" not in splits:
         rng = np.random.default_rng([settings.split_seed, 500])
         take = np.zeros(len(splits["train"]), dtype=bool)

@@ -100,6 +100,17 @@ def test_bad_input_is_named(layout, load):
         load("aadb", root=str(root))
 
 
+def test_an_image_in_two_splits_is_named(layout, load):
+    root = layout("aadb", quirks=False)
+    lists = root / "imgListFiles_label"
+    first = (lists / "imgListTrainRegression_score.txt").read_text().splitlines()[0]
+    with open(lists / "imgListTestNewRegression_score.txt", "a") as handle:
+        handle.write(first + "\n")
+    with pytest.raises(DataError, match=f"AADB: image '{first.split()[0]}' is listed in both the "
+                                        f"train and the test split"):
+        load("aadb", root=str(root))
+
+
 def test_missing_image_folder_is_named(layout, load):
     root = layout("aadb", quirks=False)
     shutil.rmtree(root / "datasetImages_originalSize")
