@@ -6,6 +6,7 @@ A reader never sees a half-written file, and a killed process leaves at most a s
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -31,8 +32,22 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], mode: str = "w")
 
 
 def write_json(path: str | Path, content: Any) -> Path:
-    return atomic_write(path, lambda h: json.dump(content, h, indent=2, sort_keys=False,
-                                                  default=_json_default) or h.write("\n"))
+    """Strict JSON: NaN and infinities (e.g. the correlation of a constant prediction) become null."""
+    return atomic_write(path, lambda h: json.dump(_finite(content), h, indent=2, sort_keys=False,
+                                                  allow_nan=False, default=_json_default)
+                        or h.write("\n"))
+
+
+def _finite(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def write_text(path: str | Path, text: str) -> Path:

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from harness import distributed
 from harness.errors import NonFiniteLossError
 from harness.io import save_torch
 from harness.progress import Bar
@@ -104,6 +105,16 @@ class Averager:
     def means(self) -> dict[str, float]:
         return {k: self.sums[k] / max(self.counts[k], 1e-12) for k in self.sums}
 
+    def reduce(self, device: torch.device) -> Averager:
+        """Sums and counts added over all ranks of a distributed run (a no-op otherwise)."""
+        merged = distributed.sum_across(
+            {**{f"s:{k}": v for k, v in self.sums.items()},
+             **{f"c:{k}": v for k, v in self.counts.items()}}, device)
+        out = Averager()
+        out.sums = {k[2:]: v for k, v in merged.items() if k.startswith("s:")}
+        out.counts = {k[2:]: v for k, v in merged.items() if k.startswith("c:")}
+        return out
+
 
 class Trainer:
     """Runs a trainable for a number of epochs and keeps the epoch with the lowest validation loss.
@@ -118,14 +129,16 @@ class Trainer:
         patience: stop after this many epochs without a validation improvement (None: never).
         min_delta: the smallest decrease of the validation loss that counts as improvement.
         amp: autocast on CUDA (bf16 where supported, else fp16 with a grad scaler).
-        checkpoint_minutes: also write ``resume_path`` mid-epoch this often.
+        checkpoint_minutes: also write ``resume_path`` mid-epoch this often (single process).
+        channels_last: use the channels-last memory format on CUDA.
         bar: progress display.
     """
 
     def __init__(self, module: nn.Module, *, label: str, epochs: int, device: torch.device,
                  seed: int, resume_path: Path | None = None, patience: int | None = None,
                  min_delta: float = 0.0, amp: bool = True, checkpoint_minutes: float = 10.0,
-                 bar: Bar | None = None, grad_clip: float | None = None) -> None:
+                 bar: Bar | None = None, grad_clip: float | None = None,
+                 channels_last: bool = False) -> None:
         self.module = module
         self.label = label
         self.epochs = epochs
@@ -137,6 +150,7 @@ class Trainer:
         self.checkpoint_seconds = checkpoint_minutes * 60
         self.bar = bar or Bar(None)
         self.grad_clip = grad_clip
+        self.channels_last = channels_last
         use_amp = amp and device.type == "cuda"
         self.amp_dtype = (torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported()
                           else torch.float16 if use_amp else None)
@@ -162,6 +176,9 @@ class Trainer:
         """
         module, device = self.module, self.device
         module.to(device)
+        if self.channels_last and device.type == "cuda":
+            module.to(memory_format=torch.channels_last)
+        self._signature = None
         optimization = module.configure_optimizers()
         state = {"epoch": 0, "step_in_epoch": 0, "best_val": math.inf, "best_epoch": -1,
                  "best_state": None, "bad_epochs": 0, "history": [], "samples": 0, "wall": 0.0}
@@ -175,31 +192,38 @@ class Trainer:
         while state["epoch"] < self.epochs and not state.get("stopped"):
             epoch = state["epoch"]
             module.train()
+            self._wrap()
             averager = Averager()
             if state.get("partial_logs"):
                 averager.sums, averager.counts = state["partial_logs"]
             start_step = state["step_in_epoch"]
+            epoch_samples = 0
             step_task = self.bar.add(f"epoch {epoch + 1}", total=steps_per_epoch,
                                      completed=start_step)
             last_save = time.perf_counter()
             for step, batch in enumerate(train_batches(epoch, start_step), start=start_step):
                 batch = batch_to_device(batch)
                 ctx = StepContext(epoch, epoch * steps_per_epoch + step,
-                                  step_generator(device, self.seed, epoch, step), device, True)
+                                  step_generator(device, self.seed, epoch, step,
+                                                 distributed.rank()), device, True)
                 out = self._train_step(batch, ctx, optimization)
                 averager.add(out)
-                state["samples"] += out.n
+                epoch_samples += out.n
                 if optimization.scheduler is not None and optimization.interval == "step":
                     optimization.scheduler.step()
                 self.bar.update(step_task, info=f"loss {float(out.loss.detach()):.4f}")
                 state["step_in_epoch"] = step + 1
-                if (self.resume_path is not None
+                if (self.resume_path is not None and not distributed.active()
                         and time.perf_counter() - last_save > self.checkpoint_seconds):
+                    state["samples"] += epoch_samples
+                    epoch_samples = 0
                     state["partial_logs"] = (averager.sums, averager.counts)
                     state["wall"] = time.perf_counter() - started
                     self._save(state, optimization)
                     last_save = time.perf_counter()
             self.bar.remove(step_task)
+            state["samples"] += int(distributed.sum_across({"n": epoch_samples}, device)["n"])
+            averager = averager.reduce(device)
             logs = {"epoch": epoch, **{f"train_{k}": v for k, v in averager.means().items()}}
             val_loss = math.nan
             if val_batches is not None:
@@ -244,7 +268,7 @@ class Trainer:
         optimizer = optimization.optimizer
         optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            out = self.module(batch, ctx)
+            out = self._forward(batch, ctx)
         if not torch.isfinite(out.loss.detach()):
             raise NonFiniteLossError(
                 f"{self.label}: the loss is {float(out.loss.detach())} at epoch {ctx.epoch + 1}, step "
@@ -264,16 +288,36 @@ class Trainer:
         self.module.eval()
         averager = Averager()
         for step, batch in enumerate(batches()):
-            ctx = StepContext(epoch, step, step_generator(self.device, self.seed, 10**6, step),
-                              self.device, False)
+            ctx = StepContext(epoch, step, step_generator(self.device, self.seed, 10**6, step,
+                                                          distributed.rank()), self.device, False)
             with self._autocast():
                 averager.add(self.module.validation_step(batch_to_device(batch), ctx))
         self.module.train()
+        averager = averager.reduce(self.device)
         if not averager.sums:
             raise NonFiniteLossError(f"{self.label}: the validation split yielded no batches")
         return averager.means()
 
+    def _wrap(self) -> None:
+        """In a distributed run, (re)wrap the module in DistributedDataParallel whenever the set of
+        trainable parameters changed (e.g. a head unfreezing its backbone): DDP only synchronises
+        the parameters that required gradients when it was built."""
+        if not distributed.active():
+            self._forward = self.module
+            return
+        signature = tuple(p.requires_grad for p in self.module.parameters())
+        if signature == self._signature:
+            return
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self._forward = DistributedDataParallel(self.module, device_ids=ids,
+                                                find_unused_parameters=True)
+        self._signature = signature
+
     def _save(self, state: dict, optimization: Optimization) -> None:
+        if not distributed.is_main():
+            return
         save_torch(self.resume_path, {
             "state": state, "module": self.module.state_dict(),
             "optimizer": optimization.optimizer.state_dict(),

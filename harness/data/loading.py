@@ -76,7 +76,7 @@ class Samples(TorchDataset):
 def seed_item(seed: int, epoch: int, index: int) -> None:
     """Seed torch, NumPy and ``random`` for one sample's augmentations."""
     value = int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
-    torch.manual_seed(value)
+    torch.random.default_generator.manual_seed(value)  # CPU only: no CUDA initialisation
     np.random.seed(value)
     random.seed(value)
 
