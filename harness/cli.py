@@ -235,9 +235,9 @@ def publish(runs_root, baseline, alpha, correction, decide, resamples, bootstrap
                          draw=plots)
     for table in result.tables:
         marked = ", ".join("/".join(k) for k in sorted(table.marked)) or "none"
-        stdout.print(f"{table.section.stem} ({table.section.label_fraction:g} of the labels): "
-                     f"{len(table.rows)} rows on {table.n_images} test images; † {marked}",
-                     highlight=False)
+        fraction = table.section.label_fraction * 100
+        stdout.print(f"{table.section.stem}, {fraction:g} % of the labels: {len(table.rows)} rows "
+                     f"on {table.n_images} test images; † {marked}", highlight=False)
     for path in result.files:
         stdout.print(f"wrote {path}", highlight=False)
 

@@ -27,6 +27,17 @@ CURVE_METRICS = ("srcc", "acc", "mae")
 BLOCK_METRICS = ("acc", "srcc")
 
 
+#: Horizontal offset factor between neighbouring curves on the log axis; marker cycle.
+DODGE = 1.03
+MARKERS = "osD^vP*X"
+
+
+def _legend(fig: Figure, ax) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3),
+               fontsize="small", frameon=False)
+
+
 def _label(key: EntryKey) -> str:
     return " / ".join(k for k in key if k)
 
@@ -77,11 +88,13 @@ def label_efficiency_figure(tables: list[Table]) -> Figure | None:
     fractions = sorted({f for c in curves.values() for f in c})
     fig, axes = _axes(len(metrics))
     for ax, metric in zip(axes, metrics, strict=True):
-        for key, points in curves.items():
+        for i, (key, points) in enumerate(curves.items()):
             xs = sorted(points)
             mean = np.array([points[x].get(metric, (math.nan,))[0] for x in xs])
             std = np.nan_to_num([points[x].get(metric, (0, math.nan))[1] for x in xs])
-            ax.errorbar(xs, mean, yerr=std, marker="o", capsize=3, label=_label(key))
+            dodge = DODGE ** (i - (len(curves) - 1) / 2)  # equal values stay visible side by side
+            ax.errorbar(np.array(xs) * dodge, mean, yerr=std, marker=MARKERS[i % len(MARKERS)],
+                        capsize=3, label=_label(key))
         ax.set_xscale("log")
         ax.set_xticks(fractions, [f"{f * 100:g} %" for f in fractions])
         ax.minorticks_off()
@@ -89,7 +102,7 @@ def label_efficiency_figure(tables: list[Table]) -> Figure | None:
         arrow = "↑" if METRICS[metric].higher_is_better else "↓"
         ax.set_ylabel(f"{METRICS[metric].title} {arrow}")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
+    _legend(fig, axes[0])
     fig.suptitle(f"{tables[0].section.dataset}: label efficiency (mean ± std over seeds)")
     return fig
 
@@ -129,12 +142,13 @@ def blocks_figure(tables: list[Table]) -> Figure | None:
                        for b in order]
             mean = np.array([s[0] for s in summary])
             std = np.nan_to_num([s[1] for s in summary])
-            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, label=label)
+            ax.errorbar(x, mean, yerr=std, marker=MARKERS[len(ax.containers) % len(MARKERS)],
+                        capsize=3, label=label)
         ax.set_xticks(x, order, rotation=30, ha="right")
         arrow = "↑" if METRICS[metric].higher_is_better else "↓"
         ax.set_ylabel(f"test {METRICS[metric].title} {arrow}")
         ax.set_xlabel("probed block")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
+    _legend(fig, axes[0])
     fig.suptitle(f"{tables[0].section.dataset}: linear probe per block (mean ± std over seeds)")
     return fig

@@ -40,7 +40,7 @@ def test_label_efficiency_curves_show_the_table_values(synthetic_tables):
     rotnet = lines["rotnet / nima / tiny"]
     expected = [next(r for r in by_fraction[f].rows if r.key == ("rotnet", "nima", "tiny"))
                 .mean_std("srcc")[0] for f in (0.25, 1.0)]
-    assert list(rotnet.get_xdata()) == [0.25, 1.0]
+    np.testing.assert_allclose(rotnet.get_xdata(), [0.25, 1.0], rtol=0.05)  # dodged a little
     np.testing.assert_allclose(rotnet.get_ydata(), expected, rtol=0, atol=1e-12)
 
 
