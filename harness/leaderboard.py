@@ -21,6 +21,7 @@ import pandas as pd
 
 from harness import comparisons as cmp
 from harness import stats
+from harness.constant_predictor import CORRELATIONS, constant_frames
 from harness.errors import DataError
 from harness.metrics import METRICS, compute
 from harness.rundirs import EntryKey, Run
@@ -30,9 +31,6 @@ DIGITS = 3
 CONSTANT: EntryKey = ("constant", "", "")
 #: The metrics a cross-dataset table reports (scales differ across datasets).
 CROSS_METRICS = ("srcc", "plcc")
-#: Correlations: undefined for the constant predictor (computed anyway, they would rank the
-#: last-bit rounding noise of its identical rows).
-CORRELATIONS = ("srcc", "plcc", "std_srcc", "std_plcc")
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,12 @@ class Row:
     seeds: list[int]
     runs: list[Run]
     values: dict[str, np.ndarray]
+
+    def budget(self, key: str) -> float:
+        """Mean over the runs of a pretraining budget entry (``images_seen``, ``wall_seconds``);
+        NaN if a run lacks it (and for the constant row)."""
+        values = [r.budget.get(key) for r in self.runs]
+        return float(np.mean(values)) if values and None not in values else math.nan
 
     def mean_std(self, metric: str) -> tuple[float, float]:
         values = self.values.get(metric)
@@ -140,33 +144,6 @@ def _usable(frame: pd.DataFrame, kinds: frozenset[str]) -> pd.Index:
     return frame.index[keep]
 
 
-def _constant_frames(runs: list[Run], reference: pd.DataFrame) -> tuple[str, list[pd.DataFrame]]:
-    """Prediction tables of the constant predictor: one per distinct training-label statistics
-    of the runs (the training mean score, prior distribution and majority class); the test
-    targets' own statistics ("oracle") if any run lacks them."""
-    targets = reference[[c for c in reference if c.startswith("target_")]]
-    dist = [c for c in targets if c.startswith("target_p")]
-    if all(r.train_label_stats for r in runs):
-        role, found = "constant", [r.train_label_stats for r in runs]
-    else:
-        role = "oracle constant"
-        found = [{"score_mean": targets["target_mean"].mean() if "target_mean" in targets else None,
-                  "binary_rate": targets["target_binary"].mean() if "target_binary" in targets
-                  else None, "prior": targets[dist].mean().tolist() if dist else None}]
-    unique = list({repr(sorted(s.items())): s for s in found}.values())
-    frames = []
-    for stat in unique:
-        frame = targets.copy()
-        frame["pred_mean"] = stat.get("score_mean", math.nan)
-        if "target_binary" in frame and stat.get("binary_rate") is not None:
-            frame["pred_binary"] = int(stat["binary_rate"] >= 0.5)  # a tie picks the positive class
-        if dist and stat.get("prior") is not None and len(stat["prior"]) == len(dist):
-            for m, p in enumerate(stat["prior"]):
-                frame[f"pred_p{m + 1}"] = p
-        frames.append(frame.reset_index())
-    return role, frames
-
-
 def _predictions(frames: list[pd.DataFrame], kinds: frozenset[str], metrics: list[str],
                  constant: bool = False) -> cmp.Predictions:
     with warnings.catch_warnings():  # correlations of the constant predictor: said under the table
@@ -218,7 +195,7 @@ def build(section: Section, runs: list[Run], options: Options) -> Table | None:
                 [r.seed for r, _ in pairs], [r for r, _ in pairs], preds[key].values)
             for key, pairs in by_key.items()]
     if not cross:
-        role, const = _constant_frames([r for r, _ in frames], reference)
+        role, const = constant_frames([r for r, _ in frames], reference)
         preds[CONSTANT] = _predictions(const, kinds, candidates, constant=True)
         rows.append(Row(CONSTANT, role, [], [], preds[CONSTANT].values))
     metrics = [m for m in candidates if any(np.isfinite(p.values[m]).any() for p in preds.values())]

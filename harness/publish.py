@@ -15,7 +15,8 @@ from harness import plots
 from harness.errors import UsageError
 from harness.io import write_csv, write_text
 from harness.leaderboard import Options, Section, Table, build, sections
-from harness.leaderboard_render import csv_frame, markdown
+from harness.leaderboard_csv import csv_frame
+from harness.leaderboard_render import markdown
 from harness.rundirs import Run, Skipped, scan
 
 log = logging.getLogger(__name__)

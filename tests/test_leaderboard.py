@@ -21,7 +21,7 @@ from harness.cli import main
 from harness.data.records import AVA_LABELS, Dataset, LabelSpec, Records
 from harness.errors import DataError
 from harness.leaderboard import CONSTANT, Options, Section, build, sections
-from harness.leaderboard_render import csv_frame
+from harness.leaderboard_csv import csv_frame
 from harness.publish import publish
 from harness.rundirs import scan
 from harness.runner import train_label_stats
@@ -380,11 +380,11 @@ def test_publish_real_runs_of_two_pretexts_with_three_seeds(capsys, tmp_path, re
             "head.batch_size=16", "--set", "run.progress=false"]
     for pretext, extra in (("random", []), ("imagenet", ["--set", f"pretext.weights={weights}"])):
         for seed in range(3):
-            code, out, err = invoke(capsys, "run", "--pretext", pretext, "--seed", str(seed),
+            code, _, err = invoke(capsys, "run", "--pretext", pretext, "--seed", str(seed),
                                     "--out", str(tmp_path / "runs" / f"{pretext}{seed}"),
                                     *head, *extra)
             assert code == 0, err
-    code, out, err = invoke(capsys, "publish", "--runs", str(tmp_path / "runs"), "--out",
+    code, _, err = invoke(capsys, "publish", "--runs", str(tmp_path / "runs"), "--out",
                             str(tmp_path / "lb"), "--resamples", "500")
     assert code == 0, err
     text = (tmp_path / "lb" / "synthetic.md").read_text()
