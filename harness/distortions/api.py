@@ -100,9 +100,10 @@ def check_images(images, d: Distortion) -> None:
         problem = f"got dtype {images.dtype}"
     elif images.dim() != 4 or images.shape[1] != 3:
         problem = f"got shape {tuple(images.shape)}"
-    elif images.numel() and not bool(((images >= 0) & (images <= 1)).all()):
-        lo, hi = float(images.min()), float(images.max())
-        problem = f"got values in [{lo:.4g}, {hi:.4g}]" if lo == lo and hi == hi else "got NaN values"
+    elif images.numel():
+        lo, hi = (float(v) for v in torch.aminmax(images))  # one pass; NaN propagates
+        if not (lo >= 0.0 and hi <= 1.0):
+            problem = f"got values in [{lo:.4g}, {hi:.4g}]" if lo == lo and hi == hi else "got NaN values"
     if problem:
         raise DistortionError(f"{d.name}: images must be a float tensor (B, 3, H, W) with values "
                               f"in [0, 1], {problem}; allowed levels: {d.describe_levels()}")

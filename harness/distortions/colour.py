@@ -27,13 +27,14 @@ KAPPA = 24389.0 / 27.0
 
 def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
     """The sRGB decoding curve, elementwise."""
-    return torch.where(x <= 0.04045, x / 12.92, ((x.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4)
+    curve = x.clamp_min(0.04045).add_(0.055).div_(1.055).pow_(2.4)
+    return torch.where(x <= 0.04045, x / 12.92, curve)
 
 
 def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     """The sRGB encoding curve, elementwise (input clipped below at 0)."""
-    x = x.clamp_min(0.0)
-    return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(0.0031308) ** (1 / 2.4) - 0.055)
+    curve = x.clamp_min(0.0031308).pow_(1 / 2.4).mul_(1.055).sub_(0.055)
+    return torch.where(x <= 0.0031308, x.clamp_min(0.0) * 12.92, curve)
 
 
 def _matrix(like: torch.Tensor, inverse: bool = False) -> torch.Tensor:
@@ -45,11 +46,11 @@ def _matrix(like: torch.Tensor, inverse: bool = False) -> torch.Tensor:
 
 
 def _f(t: torch.Tensor) -> torch.Tensor:
-    return torch.where(t > EPSILON, t.clamp_min(EPSILON) ** (1 / 3), (KAPPA * t + 16) / 116)
+    return torch.where(t > EPSILON, t.clamp_min(EPSILON).pow_(1 / 3), (KAPPA * t + 16) / 116)
 
 
 def _f_inv(t: torch.Tensor) -> torch.Tensor:
-    t3 = t**3
+    t3 = t * t * t
     return torch.where(t3 > EPSILON, t3, (116 * t - 16) / KAPPA)
 
 

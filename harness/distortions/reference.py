@@ -73,8 +73,10 @@ def _technical(d: Distortion, x: np.ndarray, level: int, seed: int, angle: float
         from skimage.util import random_noise
 
         return np.uint8(np.clip(random_noise(x / 255.0, mode="s&p", amount=param, rng=seed), 0, 1) * 255)
-    with _numpy_seed(seed):
-        return ic.corrupt(x, severity=level, corruption_name=d.name)
+    if d.name == "gaussian_noise":  # imagecorruptions draws from NumPy's global generator
+        with _numpy_seed(seed):
+            return ic.corrupt(x, severity=level, corruption_name=d.name)
+    return ic.corrupt(x, severity=level, corruption_name=d.name)
 
 
 def _style(d: Distortion, x: np.ndarray, level: int) -> np.ndarray:
@@ -175,24 +177,34 @@ def apply_reference(images: torch.Tensor, d: Distortion, levels: Sequence[int],
     resized to 1.5x, as Pfister's code does.
     """
     batch = images.shape[0]
-    floats = images.detach().double().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
-    codes = np.uint8(np.clip(np.round(floats * 255), 0, 255))
     angles = motion_angles(batch, generator) if d.name == "motion_blur" else [0.0] * batch
     partners = sh.mixup_partners(batch, generator) if d.name == "sheng_mixup" else None
     per_image_seeds = seeds(batch, generator) if d.name not in ("motion_blur", "sheng_mixup") else [0] * batch
-    out = []
-    for i, level in enumerate(levels):
-        if level == 0:
-            out.append(floats[i])
-        elif d.family == "sheng2020":
-            partner = floats[int(partners[i])] if partners is not None else None
-            out.append(np.asarray(_sheng(d, floats[i], level, per_image_seeds[i], partner), np.float64))
-        elif d.aspect == "style":
-            out.append(_style(d, floats[i], level))
-        elif d.aspect == "technical":
-            out.append(_technical(d, codes[i], level, per_image_seeds[i], angles[i]) / 255.0)
-        else:
-            canvas = canvases[i] if canvases is not None else None
-            out.append(_composition(d, codes[i], level, canvas) / 255.0)
-    stacked = torch.from_numpy(np.ascontiguousarray(np.stack(out))).permute(0, 3, 1, 2)
-    return stacked.to(device=images.device, dtype=images.dtype).contiguous()
+    rows = [i for i, level in enumerate(levels) if level != 0]
+    out = images.detach().clone()
+    if not rows:
+        return out
+    eight_bit = d.family == "pfister2021" and d.aspect != "style"
+    if eight_bit:  # the original tools see round(255 x) and return 8-bit images
+        codes = images.detach().mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        codes = codes.permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
+        results = []
+        for i in rows:
+            if d.aspect == "technical":
+                results.append(_technical(d, codes[i], levels[i], per_image_seeds[i], angles[i]))
+            else:
+                canvas = canvases[i] if canvases is not None else None
+                results.append(_composition(d, codes[i], levels[i], canvas))
+        stacked = torch.from_numpy(np.stack(results)).permute(0, 3, 1, 2).to(images.dtype).div_(255.0)
+    else:
+        floats = images.detach().double().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
+        results = []
+        for i in rows:
+            if d.family == "sheng2020":
+                partner = floats[int(partners[i])] if partners is not None else None
+                results.append(np.asarray(_sheng(d, floats[i], levels[i], per_image_seeds[i], partner)))
+            else:
+                results.append(_style(d, floats[i], levels[i]))
+        stacked = torch.from_numpy(np.ascontiguousarray(np.stack(results))).permute(0, 3, 1, 2)
+    out[rows] = stacked.to(device=images.device, dtype=images.dtype)
+    return out

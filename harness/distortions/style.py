@@ -46,16 +46,19 @@ def colisa(images: torch.Tensor, contrast, brightness, saturation) -> torch.Tens
     """
     lab = srgb_to_lab(images)
     light = lab[:, 0].clamp(0.0, 100.0)  # (B, H, W); the module's LUT covers [0, 100)
-    c = _col(contrast, light) + 1.0
-    k = 20.0 * (c - 1.0) ** 2
-    x = 2.0 * light / 100.0 - 1.0
-    sigmoid = 50.0 * (1.0 + torch.sqrt(1.0 + k) * x / torch.sqrt(1.0 + k * x * x))
-    light = torch.where(c <= 1.0, c * (light - 50.0) + 50.0, sigmoid)
-    b = 2.0 * _col(brightness, light)
-    gamma = torch.where(b >= 0, 1.0 / (1.0 + b.clamp_min(0.0)), 1.0 - b)
-    light = 100.0 * (light.clamp_min(0.0) / 100.0) ** gamma
+    if any(contrast):  # each part is skipped when it is the identity for the whole batch
+        c = _col(contrast, light) + 1.0
+        k = 20.0 * (c - 1.0) ** 2
+        x = 2.0 * light / 100.0 - 1.0
+        sigmoid = 50.0 * (1.0 + torch.sqrt(1.0 + k) * x / torch.sqrt(1.0 + k * x * x))
+        light = torch.where(c <= 1.0, c * (light - 50.0) + 50.0, sigmoid)
+    if any(brightness):
+        b = 2.0 * _col(brightness, light)
+        gamma = torch.where(b >= 0, 1.0 / (1.0 + b.clamp_min(0.0)), 1.0 - b)
+        light = 100.0 * (light.clamp_min(0.0) / 100.0) ** gamma
     s = _col(saturation, light) + 1.0
-    return lab_to_srgb(torch.stack((light, lab[:, 1] * s, lab[:, 2] * s), dim=1))
+    chroma = lab[:, 1:] * s.unsqueeze(1) if any(saturation) else lab[:, 1:]
+    return lab_to_srgb(torch.cat((light.unsqueeze(1), chroma), dim=1))
 
 
 def exposure(images: torch.Tensor, ev) -> torch.Tensor:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections.abc import Sequence
 from functools import lru_cache
 
@@ -44,10 +45,12 @@ def _jpeg_pil(codes: torch.Tensor, quality: int) -> torch.Tensor:
 
 
 def _jpeg_torchvision(codes: torch.Tensor, quality: int) -> torch.Tensor:
-    from torchvision.io import decode_jpeg, encode_jpeg
+    with warnings.catch_warnings():  # deprecated in torchvision 0.29 in favour of TorchCodec
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import decode_jpeg, encode_jpeg
 
-    encoded = encode_jpeg(list(codes), quality=quality)  # batched nvjpeg on CUDA
-    return torch.stack(decode_jpeg(encoded, device=codes.device))  # (B, 3, H, W)
+        encoded = encode_jpeg(list(codes), quality=quality)  # batched nvjpeg on CUDA
+        return torch.stack(decode_jpeg(encoded, device=codes.device))  # (B, 3, H, W)
 
 
 def jpeg(images: torch.Tensor, quality: Sequence[int], codec: str = "auto") -> torch.Tensor:
@@ -92,9 +95,17 @@ def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
 def defocus_blur(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> torch.Tensor:
     """imagenet-c ``defocus_blur``: correlate each channel with ``disk(radius, alias_blur)``.
 
-    One grouped (depthwise) conv2d for the whole batch with each sample's kernel, zero-padded to
-    the largest kernel present; reflect-101 border as ``cv2.filter2D``. ``(B,3,H,W)->(B,3,H,W)``.
+    One grouped (depthwise) conv2d per kernel size (17 px for radius <= 8, else 2 radius + 1)
+    with each sample's kernel; reflect-101 border as ``cv2.filter2D``. ``(B,3,H,W)->(B,3,H,W)``.
     """
+    sizes = [disk_kernel(*p).shape[0] for p in params]
+    if len(set(sizes)) > 1:
+        return grouped(images, sizes, lambda sub, size: _defocus(
+            sub, [p for p, s in zip(params, sizes) if s == size]))
+    return _defocus(images, params)
+
+
+def _defocus(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> torch.Tensor:
     kernels = [disk_kernel(*p) for p in params]
     size = max(k.shape[0] for k in kernels)
     weight = np.zeros((len(kernels), size, size))
@@ -111,6 +122,10 @@ def defocus_blur(images: torch.Tensor, params: Sequence[tuple[float, float]]) ->
     return out.view(batch, channels, height, width).clamp_(0.0, 1.0)
 
 
+#: Motion-blur copies whose remaining (tail) weight is below this are dropped.
+TAP_TOLERANCE = 1e-6
+
+
 def motion_taps(angle_deg: float, radius: int, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The (row offset, column offset, weight) of each shifted copy in imagenet-c's motion blur.
 
@@ -121,8 +136,14 @@ def motion_taps(angle_deg: float, radius: int, sigma: float) -> tuple[np.ndarray
     width = 2 * radius + 1
     weights = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2)) / (math.sqrt(2 * math.pi) * sigma)
     weights /= weights.sum()
+    # Copies beyond the point where less than 1e-6 of the weight remains change no output by more
+    # than 1e-6; dropping them shrinks the dense kernel (and the conv) for the narrow levels.
+    tail = np.cumsum(weights[::-1])[::-1]
+    width = int(np.searchsorted(-tail, -TAP_TOLERANCE, side="right")) or 1
+    weights = weights[:width]
     # The same float arithmetic as the reference (offsets are rounded, so it matters at ties).
-    point = (width * np.sin(np.deg2rad(angle_deg)), width * np.cos(np.deg2rad(angle_deg)))
+    full = 2 * radius + 1
+    point = (full * np.sin(np.deg2rad(angle_deg)), full * np.cos(np.deg2rad(angle_deg)))
     hypot = math.hypot(point[0], point[1])
     rows = np.array([math.ceil((i * point[0]) / hypot - 0.5) for i in range(width)])
     cols = np.array([math.ceil((i * point[1]) / hypot - 0.5) for i in range(width)])
