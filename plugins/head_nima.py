@@ -27,10 +27,15 @@ class NimaSettings(HeadSettings):
 
     Attributes:
         resize: side of the square the image is rescaled to before cropping ``image_size``.
-        unfreeze_patience: epochs without improvement that count as the first plateau, which
-            ends the frozen phase (Pfister et al. do not give a number; documented choice).
-        lr_patience, lr_factor: ReduceLROnPlateau on the validation loss.
-        min_delta: relative improvement that counts as "significant" (Keras' default 1e-4).
+        unfreeze_patience: epochs without significant improvement that make the first plateau,
+            which ends the frozen phase. §4.5 defines a plateau in the sentence before ("does not
+            significantly improve for five consecutive epochs"), so 5; the authors' code unlocks
+            when its frozen-phase ReduceLROnPlateau (patience 10) first fires.
+        lr_patience, lr_factor: ReduceLROnPlateau on the validation loss. Its count restarts
+            when the backbone is unfrozen (the code builds a fresh optimiser and scheduler then),
+            so the new phase is not halved on the frozen phase's plateau.
+        min_delta: the absolute decrease of the validation loss that counts as "significant",
+            the same in the plateau test, the LR schedule and early stopping (Keras' 1e-4).
         freeze_until_plateau: False trains all layers from the first epoch.
     """
 
@@ -43,7 +48,7 @@ class NimaSettings(HeadSettings):
     lr_head: float = Field(1e-3, gt=0)
     weight_decay: float = 4e-5
     freeze_until_plateau: bool = True
-    unfreeze_patience: int = Field(2, ge=1)
+    unfreeze_patience: int = Field(5, ge=1)
     lr_patience: int = Field(5, ge=1)
     lr_factor: float = Field(0.5, gt=0, lt=1)
     patience: int | None = Field(10, ge=1)
@@ -82,8 +87,9 @@ class Nima(Head):
         return self
 
     def on_epoch_end(self, epoch: int, val_loss: float, optimization: Optimization) -> bool:
-        """End the frozen phase at the first plateau of the validation loss."""
-        if val_loss < self._best * (1 - self.settings.min_delta):
+        """End the frozen phase at the first plateau of the validation loss; the LR schedule's
+        plateau count starts afresh with the unfrozen network."""
+        if val_loss < self._best - self.settings.min_delta:
             self._best, self._bad = val_loss, 0
         else:
             self._bad += 1
@@ -91,6 +97,9 @@ class Nima(Head):
             self._set_frozen(False)
             self.train(self.training)
             self._bad = 0
+            scheduler = optimization.scheduler
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.num_bad_epochs = 0
         return False
 
     def resume_state(self) -> dict:
@@ -144,7 +153,7 @@ class Nima(Head):
             weight_decay=s.weight_decay)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=s.lr_factor, patience=s.lr_patience,
-            threshold=s.min_delta)
+            threshold=s.min_delta, threshold_mode="abs")
         return Optimization(optimizer, scheduler, interval="epoch", monitor=True)
 
 
@@ -155,7 +164,7 @@ def harness_heads():
         references=("Talebi & Milanfar, NIMA: Neural Image Assessment, TIP 2018, Eq. 1",
                     "Pfister et al., Self-Supervised Multi-Task Pretraining Improves Image "
                     "Aesthetic Assessment, CVPRW 2021, §4.5"),
-        version="1", defaults=NimaSettings, factory=Nima,
+        version="2", defaults=NimaSettings, factory=Nima,
         profiles={"quick": {"epochs": 8, "batch_size": 32, "image_size": 64, "resize": 72,
                             "unfreeze_patience": 1, "lr_patience": 2, "patience": 4,
                             "lr_backbone": 5e-4, "lr_head": 3e-3}})]
