@@ -23,8 +23,15 @@ from PIL import Image
 
 from harness.distortions import apply, catalogue, pfister_batch
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
-          "rocket")
+PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "rocket",
+)
 
 
 def _photo(name: str) -> np.ndarray:
@@ -42,9 +49,14 @@ def real_crops(count: int = 64, size: int = 224, seed: int = 0) -> torch.Tensor:
         photo = photos[i % len(photos)]
         short = int(rng.integers(size, max(size + 1, min(photo.size) // 1)))
         scale = short / min(photo.size)
-        im = photo.resize((max(size, round(photo.size[0] * scale)), max(size, round(photo.size[1] * scale))),
-                          Image.BILINEAR)
-        x, y = int(rng.integers(0, im.size[0] - size + 1)), int(rng.integers(0, im.size[1] - size + 1))
+        im = photo.resize(
+            (max(size, round(photo.size[0] * scale)), max(size, round(photo.size[1] * scale))),
+            Image.BILINEAR,
+        )
+        x, y = (
+            int(rng.integers(0, im.size[0] - size + 1)),
+            int(rng.integers(0, im.size[1] - size + 1)),
+        )
         crops.append(np.asarray(im.crop((x, y, x + size, y + size))))
     return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div(255.0).contiguous()
 
@@ -63,7 +75,9 @@ def _time(fn, repeats: int) -> float:
 def distortion_table(images: torch.Tensor, device: str, repeats: int) -> float:
     """Print the per-distortion table; return the technical set's geometric-mean speedup."""
     n = images.shape[0]
-    print(f"{'distortion':<22}{'aspect':<13}{'fast img/s':>12}{'reference img/s':>17}{'speedup':>9}")
+    print(
+        f"{'distortion':<22}{'aspect':<13}{'fast img/s':>12}{'reference img/s':>17}{'speedup':>9}"
+    )
     ratios = []
     for d in catalogue():
         x = images  # square crops, so Sheng's 90° rotations apply too
@@ -71,9 +85,15 @@ def distortion_table(images: torch.Tensor, device: str, repeats: int) -> float:
         gen = torch.Generator(device=device).manual_seed(0)
         xd = x.to(device)
         apply(xd, d.name, levels, gen)  # warm-up (caches, lazy imports)
-        fast = _time(lambda: apply(xd, d.name, levels, gen), repeats)
-        reference = _time(lambda: apply(x, d.name, levels, torch.Generator().manual_seed(0),
-                                        backend="reference"), 1)
+        fast = _time(
+            lambda xd=xd, d=d, levels=levels, gen=gen: apply(xd, d.name, levels, gen), repeats
+        )
+        reference = _time(
+            lambda x=x, d=d, levels=levels: apply(
+                x, d.name, levels, torch.Generator().manual_seed(0), backend="reference"
+            ),
+            1,
+        )
         ratio = reference / fast
         if d.family == "pfister2021" and d.aspect == "technical":
             ratios.append(ratio)
@@ -106,7 +126,7 @@ def pfister_vs_training_step(device: str, skip_step: bool) -> None:
     start = time.perf_counter()
     optimiser.zero_grad()
     for i in range(0, rows, chunk):
-        model(batch.images[i:i + chunk]).mean().backward()
+        model(batch.images[i : i + chunk]).mean().backward()
     optimiser.step()
     if device == "cuda":
         torch.cuda.synchronize()
@@ -126,7 +146,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", message="pkg_resources")
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}")
+    print(
+        f"device {args.device}, torch threads {torch.get_num_threads()}, torch {torch.__version__}"
+    )
     images = real_crops()
     geomean = distortion_table(images, args.device, args.repeats)
     pfister_vs_training_step(args.device, args.skip_step)

@@ -16,19 +16,35 @@ def _device(images: torch.Tensor, generator: torch.Generator | None) -> torch.de
     return generator.device if generator is not None else images.device
 
 
-def rand(shape: Sequence[int], images: torch.Tensor, generator: torch.Generator | None,
-         dtype: torch.dtype | None = None) -> torch.Tensor:
+def rand(
+    shape: Sequence[int],
+    images: torch.Tensor,
+    generator: torch.Generator | None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """Uniform [0, 1) numbers drawn on the generator's device, returned on ``images.device``."""
-    out = torch.rand(tuple(shape), generator=generator, device=_device(images, generator),
-                     dtype=dtype or images.dtype)
+    out = torch.rand(
+        tuple(shape),
+        generator=generator,
+        device=_device(images, generator),
+        dtype=dtype or images.dtype,
+    )
     return out.to(images.device)
 
 
-def randn(shape: Sequence[int], images: torch.Tensor, generator: torch.Generator | None,
-          dtype: torch.dtype | None = None) -> torch.Tensor:
+def randn(
+    shape: Sequence[int],
+    images: torch.Tensor,
+    generator: torch.Generator | None,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
     """Standard normal numbers drawn on the generator's device, returned on ``images.device``."""
-    out = torch.randn(tuple(shape), generator=generator, device=_device(images, generator),
-                      dtype=dtype or images.dtype)
+    out = torch.randn(
+        tuple(shape),
+        generator=generator,
+        device=_device(images, generator),
+        dtype=dtype or images.dtype,
+    )
     return out.to(images.device)
 
 
@@ -50,8 +66,12 @@ def per_sample(values: Sequence[float], images: torch.Tensor) -> torch.Tensor:
 CHUNK_ELEMENTS = 2**21
 
 
-def chunked(images: torch.Tensor, fn: Callable[..., torch.Tensor], *per_sample: Sequence,
-            limit: int = CHUNK_ELEMENTS) -> torch.Tensor:
+def chunked(
+    images: torch.Tensor,
+    fn: Callable[..., torch.Tensor],
+    *per_sample: Sequence,
+    limit: int = CHUNK_ELEMENTS,
+) -> torch.Tensor:
     """``fn(images, *per_sample)`` evaluated on consecutive row chunks (CPU only), concatenated.
 
     ``per_sample`` are lists or tensors with one entry per image, sliced along with the images.
@@ -63,23 +83,36 @@ def chunked(images: torch.Tensor, fn: Callable[..., torch.Tensor], *per_sample: 
     out = torch.empty_like(images)
     for start in range(0, images.shape[0], step):
         rows = slice(start, start + step)
-        out[rows] = fn(images[rows], *(v[rows] if isinstance(v, torch.Tensor) else list(v)[rows]
-                                       for v in per_sample))
+        out[rows] = fn(
+            images[rows],
+            *(v[rows] if isinstance(v, torch.Tensor) else list(v)[rows] for v in per_sample),
+        )
     return out
 
 
-def grouped(images: torch.Tensor, keys: Sequence[Hashable],
-            fn: Callable[[torch.Tensor, Hashable], torch.Tensor]) -> torch.Tensor:
+def grouped(
+    images: torch.Tensor,
+    keys: Sequence[Hashable],
+    fn: Callable[..., torch.Tensor],
+    with_rows: bool = False,
+) -> torch.Tensor:
     """Apply ``fn(sub_batch, key)`` once per distinct key; ``key is None`` rows are copied.
 
-    Groups run in sorted key order, so the random numbers a group draws do not depend on how the
-    batch is ordered within it. ``(B, 3, H, W) -> (B, 3, H, W)``.
+    With ``with_rows`` the group's row indices (a list) are passed as a third argument. Groups run
+    in sorted key order, so the random numbers a group draws do not depend on how the batch is
+    ordered within it. ``(B, 3, H, W) -> (B, 3, H, W)``.
     """
     distinct = sorted({k for k in keys if k is not None}, key=repr)
     if len(distinct) == 1 and all(k is not None for k in keys):
-        return fn(images, distinct[0])
+        return (
+            fn(images, distinct[0], list(range(len(keys))))
+            if with_rows
+            else fn(images, distinct[0])
+        )
     out = images.clone()
     for key in distinct:
-        rows = torch.tensor([i for i, k in enumerate(keys) if k == key], device=images.device)
-        out.index_copy_(0, rows, fn(images.index_select(0, rows), key))
+        rows = [i for i, k in enumerate(keys) if k == key]
+        index = torch.tensor(rows, device=images.device)
+        sub = images.index_select(0, index)
+        out.index_copy_(0, index, fn(sub, key, rows) if with_rows else fn(sub, key))
     return out

@@ -8,11 +8,14 @@ implementation (``backend="reference"``, :mod:`~.reference`). Level 0 is the ide
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Callable, Sequence
 
 import torch
 
 from harness.distortions import composition, sheng, style, technical
+from harness.distortions._batching import chunked
 from harness.distortions.catalogue import (
     TEMPERATURE_GAINS,
     TINT_GAINS,
@@ -21,13 +24,14 @@ from harness.distortions.catalogue import (
     get,
 )
 from harness.distortions.reference import apply_reference, motion_angles
-from harness.distortions._batching import chunked
 from harness.distortions.resample import resize
 
 BACKENDS = ("fast", "reference")
 #: Fast ops that draw random numbers themselves: never chunked, so their draws do not depend on
 #: the device (motion blur's angles are drawn up front and mixup's partners too).
-RANDOM = frozenset({"gaussian_noise", "impulse_noise", "sheng_gaussian_noise", "sheng_patch_shuffle"})
+RANDOM = frozenset(
+    {"gaussian_noise", "impulse_noise", "sheng_gaussian_noise", "sheng_patch_shuffle"}
+)
 
 #: A fast op: (images of the non-identity samples, their levels, their parameters, generator).
 FastOp = Callable[[torch.Tensor, list[int], list, torch.Generator | None], torch.Tensor]
@@ -44,7 +48,11 @@ def _crop(name: str) -> FastOp:
 
 def _colisa(which: str) -> FastOp:
     def op(x, lv, p, g):
-        values = {"contrast": [0.0] * len(p), "brightness": [0.0] * len(p), "saturation": [0.0] * len(p)}
+        values = {
+            "contrast": [0.0] * len(p),
+            "brightness": [0.0] * len(p),
+            "saturation": [0.0] * len(p),
+        }
         values[which] = p
         return style.colisa(x, **values)
 
@@ -52,7 +60,9 @@ def _colisa(which: str) -> FastOp:
 
 
 def _gains(table: dict) -> FastOp:
-    return lambda x, lv, p, g: style.white_balance(x, [table[v][0] for v in p], [table[v][1] for v in p])
+    return lambda x, lv, p, g: style.white_balance(
+        x, [table[v][0] for v in p], [table[v][1] for v in p]
+    )
 
 
 def _blur(x, lv, p, g):
@@ -63,7 +73,8 @@ FAST: dict[str, FastOp] = {
     "jpeg_compression": lambda x, lv, p, g: technical.jpeg(x, p),
     "defocus_blur": lambda x, lv, p, g: technical.defocus_blur(x, p),
     "motion_blur": lambda x, lv, p, g: technical.motion_blur(
-        x, [(r, s) for r, s, _ in p], torch.tensor([a for _, _, a in p])),
+        x, [(r, s) for r, s, _ in p], torch.tensor([a for _, _, a in p])
+    ),
     "pixelate": lambda x, lv, p, g: technical.pixelate(x, p),
     "gaussian_noise": lambda x, lv, p, g: technical.gaussian_noise(x, p, g),
     "impulse_noise": lambda x, lv, p, g: technical.impulse_noise(x, p, g),
@@ -103,35 +114,56 @@ def check_images(images, d: Distortion) -> None:
     elif images.numel():
         lo, hi = (float(v) for v in torch.aminmax(images))  # one pass; NaN propagates
         if not (lo >= 0.0 and hi <= 1.0):
-            problem = f"got values in [{lo:.4g}, {hi:.4g}]" if lo == lo and hi == hi else "got NaN values"
+            nan = math.isnan(lo) or math.isnan(hi)
+            problem = "got NaN values" if nan else f"got values in [{lo:.4g}, {hi:.4g}]"
     if problem:
-        raise DistortionError(f"{d.name}: images must be a float tensor (B, 3, H, W) with values "
-                              f"in [0, 1], {problem}; allowed levels: {d.describe_levels()}")
+        raise DistortionError(
+            f"{d.name}: images must be a float tensor (B, 3, H, W) with values "
+            f"in [0, 1], {problem}; allowed levels: {d.describe_levels()}"
+        )
 
 
 def check_levels(levels, d: Distortion, batch: int) -> list[int]:
-    """``levels`` (int, sequence or ``(B,)`` tensor) as a list of B valid ints, or one-line error."""
+    """``levels`` (int, sequence or ``(B,)`` tensor) as B valid ints, or a one-line error."""
     if isinstance(levels, torch.Tensor):
         if levels.dim() > 1 or levels.is_floating_point() or levels.is_complex():
-            raise DistortionError(f"{d.name}: levels must be an int or a 1-D integer tensor of "
-                                  f"length {batch}; allowed levels: {d.describe_levels()}")
+            raise DistortionError(
+                f"{d.name}: levels must be an int or a 1-D integer tensor of "
+                f"length {batch}; allowed levels: {d.describe_levels()}"
+            )
         levels = levels.tolist() if levels.dim() == 1 else int(levels)
-    if isinstance(levels, (int,)) and not isinstance(levels, bool):
+    if _as_int(levels) is not None:
         levels = [levels] * batch
     elif isinstance(levels, Sequence) and not isinstance(levels, str):
         levels = list(levels)
         if len(levels) != batch:
-            raise DistortionError(f"{d.name}: got {len(levels)} levels for {batch} images; "
-                                  f"allowed levels: {d.describe_levels()}")
+            raise DistortionError(
+                f"{d.name}: got {len(levels)} levels for {batch} images; "
+                f"allowed levels: {d.describe_levels()}"
+            )
     else:
-        raise DistortionError(f"{d.name}: levels must be an int or one int per image, got "
-                              f"{type(levels).__name__}; allowed levels: {d.describe_levels()}")
+        raise DistortionError(
+            f"{d.name}: levels must be an int or one int per image, got "
+            f"{type(levels).__name__}; allowed levels: {d.describe_levels()}"
+        )
     allowed = set(d.allowed_levels)
-    for level in levels:
-        if isinstance(level, bool) or not isinstance(level, int) or level not in allowed:
-            raise DistortionError(f"{d.name}: level {level!r} is out of range; allowed levels: "
-                                  f"{d.describe_levels()}")
-    return levels
+    checked = [_as_int(level) for level in levels]
+    for level, value in zip(levels, checked):
+        if value is None or value not in allowed:
+            raise DistortionError(
+                f"{d.name}: level {level!r} is out of range; allowed levels: {d.describe_levels()}"
+            )
+    return checked
+
+
+def _as_int(value) -> int | None:
+    """``value`` as an int if it is an integer scalar (int, NumPy, 0-d int tensor); else None."""
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.is_floating_point()):
+        return None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 def fork(generator: torch.Generator | None) -> torch.Generator | None:
@@ -147,8 +179,13 @@ def fork(generator: torch.Generator | None) -> torch.Generator | None:
     return torch.Generator(device=generator.device).manual_seed(seed)
 
 
-def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.Tensor,
-          generator: torch.Generator | None = None, backend: str = "fast") -> torch.Tensor:
+def apply(
+    images: torch.Tensor,
+    name: str,
+    levels: int | Sequence[int] | torch.Tensor,
+    generator: torch.Generator | None = None,
+    backend: str = "fast",
+) -> torch.Tensor:
     """Apply distortion ``name`` at ``levels`` to a batch.
 
     Args:
@@ -174,7 +211,9 @@ def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.T
         return apply_reference(images, d, levels, generator)
     work = images if images.dtype in (torch.float32, torch.float64) else images.float()
     if d.name == "sheng_mixup":  # the other image comes from the whole batch
-        partners = work.index_select(0, sheng.mixup_partners(work.shape[0], generator).to(work.device))
+        partners = work.index_select(
+            0, sheng.mixup_partners(work.shape[0], generator).to(work.device)
+        )
         alphas = [0.0 if k == 0 else d.params[k] for k in levels]
         return sheng.mixup(work, alphas, partners).to(images.dtype)
     params = [None if k == 0 else d.params[k] for k in levels]
@@ -183,7 +222,11 @@ def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.T
     rows = [i for i, k in enumerate(levels) if k != 0]
     if not rows:
         return images.clone()
-    sub = work if len(rows) == len(levels) else work.index_select(0, torch.tensor(rows, device=work.device))
+    sub = (
+        work
+        if len(rows) == len(levels)
+        else work.index_select(0, torch.tensor(rows, device=work.device))
+    )
     sub_levels, sub_params = [levels[i] for i in rows], [params[i] for i in rows]
     if d.name in RANDOM:
         result = FAST[d.name](sub, sub_levels, sub_params, generator)
@@ -194,3 +237,37 @@ def apply(images: torch.Tensor, name: str, levels: int | Sequence[int] | torch.T
     out = work.clone()
     out.index_copy_(0, torch.tensor(rows, device=work.device), result)
     return out.to(images.dtype)
+
+
+def apply_sheng(
+    images: torch.Tensor,
+    classes: int | Sequence[int] | torch.Tensor,
+    generator: torch.Generator | None = None,
+    backend: str = "fast",
+) -> torch.Tensor:
+    """Apply one of Sheng et al.'s 22 classes per sample (class 0 = *None*).
+
+    ``classes``: an int or one per sample. Samples are grouped by operation (one :func:`apply`
+    call each); a mixup sample blends with the *input* image of another sample of the whole
+    batch (:func:`harness.distortions.mixup_partners`). ``(B, 3, H, W) -> (B, 3, H, W)``.
+    """
+    batch = images.shape[0]
+    if isinstance(classes, torch.Tensor):
+        classes = classes.tolist() if classes.dim() else int(classes)
+    classes = [classes] * batch if isinstance(classes, int) else list(classes)
+    if len(classes) != batch:
+        raise DistortionError(f"apply_sheng: got {len(classes)} classes for {batch} images")
+    ops = [sheng.class_to_level(int(c)) for c in classes]
+    out = images.clone()
+    for name in dict.fromkeys(n for n, _ in ops if n != "none"):
+        rows = [i for i, (n, _) in enumerate(ops) if n == name]
+        index = torch.tensor(rows, device=images.device)
+        if name == "sheng_mixup":  # partners come from the whole batch
+            levels = [k if n == name else 0 for n, k in ops]
+            result = apply(images, name, levels, generator, backend).index_select(0, index)
+        else:
+            result = apply(
+                images.index_select(0, index), name, [ops[i][1] for i in rows], generator, backend
+            )
+        out.index_copy_(0, index, result)
+    return out

@@ -22,11 +22,22 @@ from harness.distortions.catalogue import TEMPERATURE_GAINS, TINT_GAINS, get
 from harness.distortions.style import SHADHI_RADIUS, SHADHI_REFERENCE_WIDTH
 
 #: (modversion, iop_order) of each module, as in Pfister's sidecars.
-MODULES = {"colisa": (1, 46), "exposure": (5, 21), "shadhi": (5, 49), "temperature": (3, 3),
-           "vibrance": (2, 57)}
+MODULES = {
+    "colisa": (1, 46),
+    "exposure": (5, 21),
+    "shadhi": (5, 49),
+    "temperature": (3, 3),
+    "vibrance": (2, 57),
+}
 #: Pfister's ``blendop_params`` (blending off, opacity 100 %).
-_BLEND = ("00000000180000000000c842" + "0" * 32 + "01" + "0" * 78
-          + "0000803f0000803f0000000000000000" * 16 + "0" * 48)
+_BLEND = (
+    "00000000180000000000c842"
+    + "0" * 32
+    + "01"
+    + "0" * 78
+    + "0000803f0000803f0000000000000000" * 16
+    + "0" * 48
+)
 _XMP = """<?xml version="1.0" encoding="UTF-8"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/" x:xmptk="XMP Core 4.4.0-Exiv2">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
@@ -71,8 +82,9 @@ def module_params(name: str, level: int, width: int) -> tuple[str, str]:
     shadows, highlights = (value, 100.0) if name == "shadows" else (50.0, value)
     radius = SHADHI_RADIUS * width / SHADHI_REFERENCE_WIDTH
     fields = [radius, shadows, 0.0, highlights, 0.0, 50.0, 100.0, 50.0]
-    return "shadhi", ("00000000" + "".join(_f32(v) for v in fields) + "7f000000" + _f32(1e-6)
-                      + "00000000")
+    return "shadhi", (
+        "00000000" + "".join(_f32(v) for v in fields) + "7f000000" + _f32(1e-6) + "00000000"
+    )
 
 
 def sidecar(name: str, level: int, width: int) -> str:
@@ -94,12 +106,23 @@ def render(image: np.ndarray, name: str, level: int) -> np.ndarray:
         src, xmp, dst = Path(tmp, "in.png"), Path(tmp, "edit.xmp"), Path(tmp, "out.png")
         Image.fromarray(image).save(src)
         xmp.write_text(sidecar(name, level, image.shape[1]))
-        cmd = ["darktable-cli", str(src), str(xmp), str(dst), "--core", "--library", ":memory:",
-               "--configdir", str(Path(tmp, "config"))]
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        cmd = [
+            "darktable-cli",
+            str(src),
+            str(xmp),
+            str(dst),
+            "--core",
+            "--library",
+            ":memory:",
+            "--configdir",
+            str(Path(tmp, "config")),
+        ]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
         if not dst.exists():
-            raise RuntimeError(f"darktable-cli produced no output for {name} level {level}: "
-                               f"{(result.stdout + result.stderr).strip().splitlines()[-1:]}")
+            raise RuntimeError(
+                f"darktable-cli produced no output for {name} level {level}: "
+                f"{(result.stdout + result.stderr).strip().splitlines()[-1:]}"
+            )
         return np.asarray(Image.open(dst).convert("RGB"))
 
 
@@ -116,8 +139,10 @@ def main() -> None:  # pragma: no cover - needs darktable-cli
     from harness.distortions import apply, catalogue
 
     photos = {n: getattr(skimage.data, n)() for n in ("astronaut", "coffee", "chelsea")}
-    photos = {n: np.asarray(Image.fromarray(p).convert("RGB").resize((224, 224), Image.BILINEAR))
-              for n, p in photos.items()}
+    photos = {
+        n: np.asarray(Image.fromarray(p).convert("RGB").resize((224, 224), Image.BILINEAR))
+        for n, p in photos.items()
+    }
     print("| filter | level | parameter | fast PSNR (dB) | reference PSNR (dB) |")
     print("|---|---|---|---|---|")
     for d in catalogue("pfister2021"):

@@ -23,8 +23,10 @@ def to_lab(rgb: np.ndarray) -> np.ndarray:
     lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     xyz = lin @ _M.T / np.asarray(D50)
     f = np.where(xyz > EPSILON, np.cbrt(xyz), (KAPPA * xyz + 16) / 116)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
-                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])],
+        axis=-1,
+    )
 
 
 def to_rgb(lab: np.ndarray) -> np.ndarray:
@@ -37,8 +39,9 @@ def to_rgb(lab: np.ndarray) -> np.ndarray:
     return np.clip(rgb, 0, 1)
 
 
-def colisa(rgb: np.ndarray, contrast: float = 0.0, brightness: float = 0.0,
-           saturation: float = 0.0) -> np.ndarray:
+def colisa(
+    rgb: np.ndarray, contrast: float = 0.0, brightness: float = 0.0, saturation: float = 0.0
+) -> np.ndarray:
     """darktable colisa: contrast curve, brightness gamma on L; a, b scaled by saturation + 1."""
     lab = to_lab(rgb)
     light = np.clip(lab[..., 0], 0, 100)
@@ -101,9 +104,15 @@ def recursive_gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
     return columns(columns(image).T).T
 
 
-def shadhi(rgb: np.ndarray, shadows: float, highlights: float, radius: float,
-           compress: float = 50.0, shadows_ccorrect: float = 100.0,
-           highlights_ccorrect: float = 50.0) -> np.ndarray:
+def shadhi(
+    rgb: np.ndarray,
+    shadows: float,
+    highlights: float,
+    radius: float,
+    compress: float = 50.0,
+    shadows_ccorrect: float = 100.0,
+    highlights_ccorrect: float = 50.0,
+) -> np.ndarray:
     """darktable shadhi (gaussian, flags 127 = unbounded): highlights pass, then shadows pass."""
     lab = to_lab(rgb)
     tb = (100.0 - recursive_gaussian(lab[..., 0], radius)) / 100.0
@@ -117,19 +126,26 @@ def shadhi(rgb: np.ndarray, shadows: float, highlights: float, radius: float,
 
     sh_cc = (min(max(shadows_ccorrect / 100.0, 0.0), 1.0) - 0.5) * float(sign(sh)) + 0.5
     hi_cc = (min(max(highlights_ccorrect / 100.0, 0.0), 1.0) - 0.5) * float(sign(-hi)) + 0.5
-    passes = [(hi * hi, np.clip(1.0 - tb / (1.0 - comp), 0, 1), float(sign(-hi)), True),
-              (sh * sh, np.clip(tb / (1.0 - comp) - comp / (1.0 - comp), 0, 1), float(sign(sh)), False)]
+    passes = [
+        (hi * hi, np.clip(1.0 - tb / (1.0 - comp), 0, 1), float(sign(-hi)), True),
+        (sh * sh, np.clip(tb / (1.0 - comp) - comp / (1.0 - comp), 0, 1), float(sign(sh)), False),
+    ]
     for amount2, xform, direction, is_high in passes:
         while amount2 > 0.0:
             la = light
             lb = (tb - 0.5) * direction * sign(1.0 - la) + 0.5
-            lref = np.copysign(np.where(np.abs(la) > 1e-6, 1.0 / np.maximum(np.abs(la), 1e-6), 1e6), la)
-            href = np.copysign(np.where(np.abs(1 - la) > 1e-6, 1.0 / np.maximum(np.abs(1 - la), 1e-6), 1e6),
-                               1 - la)
+            lref = np.copysign(
+                np.where(np.abs(la) > 1e-6, 1.0 / np.maximum(np.abs(la), 1e-6), 1e6), la
+            )
+            href = np.copysign(
+                np.where(np.abs(1 - la) > 1e-6, 1.0 / np.maximum(np.abs(1 - la), 1e-6), 1e6), 1 - la
+            )
             optrans = min(amount2, 1.0) * xform
             amount2 -= 1.0
-            light = la * (1 - optrans) + np.where(la > 0.5, 1 - (1 - 2 * (la - 0.5)) * (1 - lb),
-                                                   2 * la * lb) * optrans
+            light = (
+                la * (1 - optrans)
+                + np.where(la > 0.5, 1 - (1 - 2 * (la - 0.5)) * (1 - lb), 2 * la * lb) * optrans
+            )
             if is_high:
                 factor = light * lref * (1 - hi_cc) + (1 - light) * href * hi_cc
             else:

@@ -63,9 +63,20 @@ class VariantBatch:
 
     def to(self, device: torch.device | str) -> VariantBatch:
         """The same batch on ``device``."""
-        return VariantBatch(*(t.to(device) for t in (self.images, self.base, self.distortion,
-                                                     self.level, self.reference, self.strength)),
-                            names=self.names)
+        return VariantBatch(
+            *(
+                t.to(device)
+                for t in (
+                    self.images,
+                    self.base,
+                    self.distortion,
+                    self.level,
+                    self.reference,
+                    self.strength,
+                )
+            ),
+            names=self.names,
+        )
 
 
 def _layout(composition_references: bool) -> list[tuple[int, int]]:
@@ -91,31 +102,37 @@ def _as_list(images) -> list[torch.Tensor]:
         return list(images)
     if isinstance(images, Sequence) and not isinstance(images, str) and len(images) > 0:
         return list(images)
-    raise DistortionError("pfister_batch: images must be a (B, 3, H, W) tensor or a non-empty list "
-                          "of (3, H, W) tensors")
+    raise DistortionError(
+        "pfister_batch: images must be a (B, 3, H, W) tensor or a non-empty list "
+        "of (3, H, W) tensors"
+    )
 
 
 def _frames(image: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Pfister's ``O`` (short side ``size``) and canvas ``C`` (short side 1.5 ``size``)."""
     h, w = image.shape[-2:]
     frame = resize(image[None], *short_side_size(h, w, size))
-    canvas = resize(image[None], *short_side_size(h, w, int(round(1.5 * size))))
+    canvas = resize(image[None], *short_side_size(h, w, round(1.5 * size)))
     return frame, canvas
 
 
 def _variants_fast(frames, canvases, generator) -> dict[tuple[int, int], torch.Tensor]:
     """Every (distortion, level) of a group of equal-size frames: {(code, level): (nb, 3, h, w)}."""
     nb, hw = frames.shape[0], tuple(frames.shape[-2:])
-    out = {(ORIGINAL, 0): frames,
-           (CROP_REFERENCE, 0): composition.crop(canvases, hw, "hcrop", [0] * nb),
-           (ROTATE_REFERENCE, 0): composition.rotate(canvases, hw, [0.0] * nb)}
+    out = {
+        (ORIGINAL, 0): frames,
+        (CROP_REFERENCE, 0): composition.crop(canvases, hw, "hcrop", [0] * nb),
+        (ROTATE_REFERENCE, 0): composition.rotate(canvases, hw, [0.0] * nb),
+    }
     for j, d in enumerate(catalogue("pfister2021")):
         levels = list(d.levels) * nb  # (nb * n,), sample-major below
         n = len(d.levels)
         if d.name in composition.CROPS:
             x = composition.crop(canvases.repeat_interleave(n, 0), hw, d.name, levels)
         elif d.name == "rotate":
-            x = composition.rotate(canvases.repeat_interleave(n, 0), hw, [d.params[k] for k in levels])
+            x = composition.rotate(
+                canvases.repeat_interleave(n, 0), hw, [d.params[k] for k in levels]
+            )
         else:
             x = apply(frames.repeat_interleave(n, 0), d.name, levels, generator)
         x = x.view(nb, n, *x.shape[1:])
@@ -134,7 +151,11 @@ def _variants_reference(frames, canvases, generator) -> dict[tuple[int, int], to
         arrays = [_composition(d, f, 0, c) / 255.0 for f, c in zip(frame_codes, canvas_codes)]
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(frames)
 
-    out = {(ORIGINAL, 0): frames, (CROP_REFERENCE, 0): refs(crop_d), (ROTATE_REFERENCE, 0): refs(rot_d)}
+    out = {
+        (ORIGINAL, 0): frames,
+        (CROP_REFERENCE, 0): refs(crop_d),
+        (ROTATE_REFERENCE, 0): refs(rot_d),
+    }
     for j, d in enumerate(catalogue("pfister2021")):
         n = len(d.levels)
         levels = list(d.levels) * nb
@@ -147,8 +168,13 @@ def _variants_reference(frames, canvases, generator) -> dict[tuple[int, int], to
     return out
 
 
-def pfister_batch(images, size: int = 224, generator: torch.Generator | None = None,
-                  backend: str = "fast", composition_references: bool = True) -> VariantBatch:
+def pfister_batch(
+    images,
+    size: int = 224,
+    generator: torch.Generator | None = None,
+    backend: str = "fast",
+    composition_references: bool = True,
+) -> VariantBatch:
     """Every variant of every base image, letterboxed to ``size × size``.
 
     Each base image is resized to short side ``size`` (the frame ``O`` every technical, style and
@@ -157,7 +183,8 @@ def pfister_batch(images, size: int = 224, generator: torch.Generator | None = N
     padding, Pfister's ``pad_square``). Base images of equal size are processed together.
 
     Args:
-        images: ``(B, 3, H, W)`` or a list of ``(3, H, W)`` float tensors in [0, 1], sizes may differ.
+        images: ``(B, 3, H, W)`` or a list of ``(3, H, W)`` float tensors in [0, 1] (sizes may
+            differ).
         size: the model's input size (224 in the paper).
         generator: source of all randomness (noise, motion-blur angles).
         backend: ``"fast"`` or ``"reference"`` (per-image original implementations).
@@ -171,11 +198,15 @@ def pfister_batch(images, size: int = 224, generator: torch.Generator | None = N
     probe = catalogue("pfister2021")[0]
     for image in bases:
         if not isinstance(image, torch.Tensor) or image.dim() != 3:
-            raise DistortionError("pfister_batch: every base image must be a (3, H, W) tensor; "
-                                  f"got {getattr(image, 'shape', type(image).__name__)}")
+            raise DistortionError(
+                "pfister_batch: every base image must be a (3, H, W) tensor; "
+                f"got {getattr(image, 'shape', type(image).__name__)}"
+            )
         check_images(image[None], probe)
     if backend not in ("fast", "reference"):
-        raise DistortionError(f"pfister_batch: unknown backend {backend!r}; choose 'fast' or 'reference'")
+        raise DistortionError(
+            f"pfister_batch: unknown backend {backend!r}; choose 'fast' or 'reference'"
+        )
     layout = _layout(composition_references)
     per_base = len(layout)
     device = bases[0].device
@@ -194,15 +225,22 @@ def pfister_batch(images, size: int = 224, generator: torch.Generator | None = N
     return _index(out, len(bases), layout, composition_references)
 
 
-def _index(images: torch.Tensor, n_bases: int, layout, composition_references: bool) -> VariantBatch:
+def _index(
+    images: torch.Tensor, n_bases: int, layout, composition_references: bool
+) -> VariantBatch:
     dists = catalogue("pfister2021")
     per_base = len(layout)
     slot_of = {key: i for i, key in enumerate(layout)}
     code = torch.tensor([c for c, _ in layout])
     level = torch.tensor([k for _, k in layout])
-    ref_slot = torch.tensor([
-        slot_of[(c, 0)] if c < 0 else slot_of[(_reference_code(dists[c], composition_references), 0)]
-        for c, _ in layout])
+    ref_slot = torch.tensor(
+        [
+            slot_of[(c, 0)]
+            if c < 0
+            else slot_of[(_reference_code(dists[c], composition_references), 0)]
+            for c, _ in layout
+        ]
+    )
     strength = torch.tensor([0.0 if c < 0 else dists[c].strength(k) for c, k in layout])
     offsets = torch.arange(n_bases).repeat_interleave(per_base) * per_base
     device = images.device

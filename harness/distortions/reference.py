@@ -57,7 +57,9 @@ def _numpy_seed(seed: int):
 def motion_angles(batch: int, generator: torch.Generator | None) -> list[float]:
     """One angle in U(-45°, 45°) per sample, drawn the same way by both backends."""
     device = generator.device if generator is not None else "cpu"
-    return (torch.rand(batch, generator=generator, device=device, dtype=torch.float32) * 90 - 45).tolist()
+    return (
+        torch.rand(batch, generator=generator, device=device, dtype=torch.float32) * 90 - 45
+    ).tolist()
 
 
 def _technical(d: Distortion, x: np.ndarray, level: int, seed: int, angle: float) -> np.ndarray:
@@ -68,11 +70,15 @@ def _technical(d: Distortion, x: np.ndarray, level: int, seed: int, angle: float
         small = Image.fromarray(x).resize((int(w * param), int(h * param)), Image.BOX)
         return np.asarray(small.resize((w, h), Image.BOX))
     if d.name == "motion_blur":
-        return np.uint8(np.clip(corr._motion_blur(x, radius=param[0], sigma=param[1], angle=angle), 0, 255))
+        return np.uint8(
+            np.clip(corr._motion_blur(x, radius=param[0], sigma=param[1], angle=angle), 0, 255)
+        )
     if d.name == "impulse_noise":
         from skimage.util import random_noise
 
-        return np.uint8(np.clip(random_noise(x / 255.0, mode="s&p", amount=param, rng=seed), 0, 1) * 255)
+        return np.uint8(
+            np.clip(random_noise(x / 255.0, mode="s&p", amount=param, rng=seed), 0, 1) * 255
+        )
     if d.name == "gaussian_noise":  # imagecorruptions draws from NumPy's global generator
         with _numpy_seed(seed):
             return ic.corrupt(x, severity=level, corruption_name=d.name)
@@ -88,15 +94,18 @@ def _style(d: Distortion, x: np.ndarray, level: int) -> np.ndarray:
     if d.name == "vibrance":
         return dtn.vibrance(x, p)
     if d.name in ("temperature", "tint"):
-        return dtn.white_balance(x, *(TEMPERATURE_GAINS if d.name == "temperature" else TINT_GAINS)[p])
+        return dtn.white_balance(
+            x, *(TEMPERATURE_GAINS if d.name == "temperature" else TINT_GAINS)[p]
+        )
     radius = SHADHI_RADIUS * x.shape[1] / SHADHI_REFERENCE_WIDTH
     if d.name == "shadows":
         return dtn.shadhi(x, p, 100.0, radius)
     return dtn.shadhi(x, 50.0, p, radius)
 
 
-def _composition(d: Distortion, x: np.ndarray, level: int,
-                 canvas: np.ndarray | None = None) -> np.ndarray:
+def _composition(
+    d: Distortion, x: np.ndarray, level: int, canvas: np.ndarray | None = None
+) -> np.ndarray:
     """Pfister's crop / rotate / ratio of frame ``x``; crops and rotations read ``canvas`` (the
     image at 1.5x the frame's short side), by default the frame upscaled 1.5x."""
     frame = Image.fromarray(x)
@@ -104,9 +113,11 @@ def _composition(d: Distortion, x: np.ndarray, level: int,
     if d.name == "ratio":
         sh_, sw = ratio_size(h, w, level)
         top, left, _, _ = center_crop_box(sh_, sw, h, w)
-        return np.asarray(frame.resize((sw, sh_), Image.BILINEAR).crop((left, top, left + w, top + h)))
+        return np.asarray(
+            frame.resize((sw, sh_), Image.BILINEAR).crop((left, top, left + w, top + h))
+        )
     if canvas is None:
-        ch, cw = short_side_size(h, w, int(round(1.5 * min(h, w))))
+        ch, cw = short_side_size(h, w, round(1.5 * min(h, w)))
         canvas = frame.resize((cw, ch), Image.BILINEAR)
     else:
         canvas = Image.fromarray(canvas)
@@ -167,9 +178,13 @@ def _sheng(d: Distortion, x: np.ndarray, level: int, seed: int, partner: np.ndar
     return (1.0 - p) * x + p * partner  # sheng_mixup
 
 
-def apply_reference(images: torch.Tensor, d: Distortion, levels: Sequence[int],
-                    generator: torch.Generator | None,
-                    canvases: Sequence[np.ndarray] | None = None) -> torch.Tensor:
+def apply_reference(
+    images: torch.Tensor,
+    d: Distortion,
+    levels: Sequence[int],
+    generator: torch.Generator | None,
+    canvases: Sequence[np.ndarray] | None = None,
+) -> torch.Tensor:
     """Run the original implementation on each image; ``(B, 3, H, W) -> (B, 3, H, W)``.
 
     ``canvases`` (8-bit ``(hC, wC, 3)`` arrays, one per image) replace the upscaled frame as the
@@ -179,7 +194,9 @@ def apply_reference(images: torch.Tensor, d: Distortion, levels: Sequence[int],
     batch = images.shape[0]
     angles = motion_angles(batch, generator) if d.name == "motion_blur" else [0.0] * batch
     partners = sh.mixup_partners(batch, generator) if d.name == "sheng_mixup" else None
-    per_image_seeds = seeds(batch, generator) if d.name not in ("motion_blur", "sheng_mixup") else [0] * batch
+    per_image_seeds = (
+        seeds(batch, generator) if d.name not in ("motion_blur", "sheng_mixup") else [0] * batch
+    )
     rows = [i for i, level in enumerate(levels) if level != 0]
     out = images.detach().clone()
     if not rows:
@@ -195,14 +212,18 @@ def apply_reference(images: torch.Tensor, d: Distortion, levels: Sequence[int],
             else:
                 canvas = canvases[i] if canvases is not None else None
                 results.append(_composition(d, codes[i], levels[i], canvas))
-        stacked = torch.from_numpy(np.stack(results)).permute(0, 3, 1, 2).to(images.dtype).div_(255.0)
+        stacked = (
+            torch.from_numpy(np.stack(results)).permute(0, 3, 1, 2).to(images.dtype).div_(255.0)
+        )
     else:
         floats = images.detach().double().permute(0, 2, 3, 1).cpu().numpy()  # (B, H, W, 3)
         results = []
         for i in rows:
             if d.family == "sheng2020":
                 partner = floats[int(partners[i])] if partners is not None else None
-                results.append(np.asarray(_sheng(d, floats[i], levels[i], per_image_seeds[i], partner)))
+                results.append(
+                    np.asarray(_sheng(d, floats[i], levels[i], per_image_seeds[i], partner))
+                )
             else:
                 results.append(_style(d, floats[i], levels[i]))
         stacked = torch.from_numpy(np.ascontiguousarray(np.stack(results))).permute(0, 3, 1, 2)

@@ -66,23 +66,26 @@ def short_side_size(height: int, width: int, short: int) -> tuple[int, int]:
     return short, int(short * width / height)
 
 
-def center_crop_box(height: int, width: int, out_h: float, out_w: float) -> tuple[int, int, int, int]:
+def center_crop_box(
+    height: int, width: int, out_h: float, out_w: float
+) -> tuple[int, int, int, int]:
     """torchvision ``CenterCrop`` on a PIL image: ``(top, left, crop_h, crop_w)`` in whole pixels.
 
     The offsets are ``int(round((size - crop) / 2))``; Pillow's ``crop`` then rounds the far
     corner, so the size is ``round(offset + crop) - offset``.
     """
-    top = int(round((height - out_h) / 2.0))
-    left = int(round((width - out_w) / 2.0))
-    return top, left, int(round(top + out_h)) - top, int(round(left + out_w)) - left
+    top = round((height - out_h) / 2.0)
+    left = round((width - out_w) / 2.0)
+    return top, left, round(top + out_h) - top, round(left + out_w) - left
 
 
 def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Bilinear resize with Pillow's antialiasing: ``(B, C, H, W) -> (B, C, height, width)``."""
     if images.shape[-2:] == (height, width):
         return images
-    out = F.interpolate(images, size=(height, width), mode="bilinear", align_corners=False,
-                        antialias=True)
+    out = F.interpolate(
+        images, size=(height, width), mode="bilinear", align_corners=False, antialias=True
+    )
     return out.clamp_(0.0, 1.0)  # the weights are convex; this only removes rounding overshoot
 
 
@@ -117,7 +120,9 @@ def letterbox(images: torch.Tensor, size: int) -> torch.Tensor:
     return resize(canvas, size, size)
 
 
-def rotated_rect_with_max_area(width: float, height: float, angle_deg: float) -> tuple[float, float]:
+def rotated_rect_with_max_area(
+    width: float, height: float, angle_deg: float
+) -> tuple[float, float]:
     """Largest axis-aligned rectangle inside a ``width × height`` rectangle rotated by ``angle``.
 
     The closed form Pfister's ``train_pre/utils.py`` uses (``rotatedRectWithMaxArea``).

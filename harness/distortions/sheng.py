@@ -53,7 +53,9 @@ SHENG_CLASSES: tuple[tuple[str, object], ...] = _classes()
 def class_to_op(index: int) -> tuple[str, object]:
     """Class index (0..21) -> ``(distortion name, parameter)``; class 0 is ``("none", None)``."""
     if not isinstance(index, int) or not 0 <= index < len(SHENG_CLASSES):
-        raise DistortionError(f"Sheng class {index!r} is out of range; allowed 0..{len(SHENG_CLASSES) - 1}")
+        raise DistortionError(
+            f"Sheng class {index!r} is out of range; allowed 0..{len(SHENG_CLASSES) - 1}"
+        )
     return SHENG_CLASSES[index]
 
 
@@ -63,7 +65,8 @@ def op_to_class(name: str, param: object = None) -> int:
         if n == name and (p == param or (p is None and param is None)):
             return index
     raise DistortionError(
-        f"({name!r}, {param!r}) is not one of Sheng's 22 classes; they are: {list(SHENG_CLASSES)}")
+        f"({name!r}, {param!r}) is not one of Sheng's 22 classes; they are: {list(SHENG_CLASSES)}"
+    )
 
 
 def class_to_level(index: int) -> tuple[str, int]:
@@ -75,8 +78,9 @@ def class_to_level(index: int) -> tuple[str, int]:
     return name, next(k for k, v in levels.items() if v == param)
 
 
-def gaussian_noise(images: torch.Tensor, variances: Sequence[float],
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_noise(
+    images: torch.Tensor, variances: Sequence[float], generator: torch.Generator | None = None
+) -> torch.Tensor:
     """``clip(x + sqrt(var) N(0, 1))``, one variance per sample."""
     sigma = per_sample([math.sqrt(v) for v in variances], images)
     return randn(images.shape, images, generator).mul_(sigma).add_(images).clamp_(0.0, 1.0)
@@ -87,7 +91,8 @@ def rotation(images: torch.Tensor, degrees: Sequence[int]) -> torch.Tensor:
     if any(d % 180 for d in degrees) and images.shape[-2] != images.shape[-1]:
         raise DistortionError(
             f"sheng_rotation: 90° and 270° need square images, got {tuple(images.shape[-2:])}; "
-            "allowed levels: 0 (identity), 1, 2, 3")
+            "allowed levels: 0 (identity), 1, 2, 3"
+        )
     return grouped(images, list(degrees), lambda sub, d: torch.rot90(sub, int(d) // 90, (-2, -1)))
 
 
@@ -96,10 +101,16 @@ def downsampling(images: torch.Tensor, factors: Sequence[int]) -> torch.Tensor:
     height, width = images.shape[-2:]
 
     def one(sub: torch.Tensor, f: int) -> torch.Tensor:
-        small = F.interpolate(sub, size=(max(height // f, 1), max(width // f, 1)), mode="bilinear",
-                              align_corners=False, antialias=True)
-        return F.interpolate(small, size=(height, width), mode="bilinear",
-                             align_corners=False).clamp_(0.0, 1.0)
+        small = F.interpolate(
+            sub,
+            size=(max(height // f, 1), max(width // f, 1)),
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
+        return F.interpolate(
+            small, size=(height, width), mode="bilinear", align_corners=False
+        ).clamp_(0.0, 1.0)
 
     return grouped(images, list(factors), one)
 
@@ -156,8 +167,12 @@ def blur_sigma_px(percent: float, height: int, width: int) -> float:
     return percent / 100.0 * min(height, width)
 
 
-def patch_shuffle(images: torch.Tensor, probabilities: Sequence[float],
-                  generator: torch.Generator | None = None, patch: int = SHUFFLE_PATCH) -> torch.Tensor:
+def patch_shuffle(
+    images: torch.Tensor,
+    probabilities: Sequence[float],
+    generator: torch.Generator | None = None,
+    patch: int = SHUFFLE_PATCH,
+) -> torch.Tensor:
     """PatchShuffle (Kang et al. 2017): each ``patch × patch`` tile, with probability ``p``, has
     its pixels randomly permuted (the same permutation for the three channels). Rows/columns
     beyond the last whole tile are left as they are."""
@@ -166,14 +181,17 @@ def patch_shuffle(images: torch.Tensor, probabilities: Sequence[float],
     n = patch * patch
     tiles = images[..., : th * patch, : tw * patch].reshape(b, c, th, patch, tw, patch)
     tiles = tiles.permute(0, 1, 2, 4, 3, 5).reshape(b, c, th, tw, n)  # (B, 3, th, tw, n)
-    chosen = rand((b, 1, th, tw, 1), images, generator) < per_sample(probabilities, images).unsqueeze(-1)
+    chosen = rand((b, 1, th, tw, 1), images, generator) < per_sample(
+        probabilities, images
+    ).unsqueeze(-1)
     order = rand((b, 1, th, tw, n), images, generator).argsort(dim=-1)  # random permutations
     identity = torch.arange(n, device=images.device).view(1, 1, 1, 1, n)
     order = torch.where(chosen, order, identity).expand(b, c, th, tw, n)
     shuffled = tiles.gather(-1, order).reshape(b, c, th, tw, patch, patch)
     out = images.clone()
     out[..., : th * patch, : tw * patch] = shuffled.permute(0, 1, 2, 4, 3, 5).reshape(
-        b, c, th * patch, tw * patch)
+        b, c, th * patch, tw * patch
+    )
     return out
 
 
@@ -181,8 +199,10 @@ def mixup_partners(batch: int, generator: torch.Generator | None) -> torch.Tenso
     """For each sample the index of the sample it is mixed with: ``(i + r) mod B``, one random
     ``r`` in 1..B-1 drawn from the generator (so no sample is mixed with itself)."""
     if batch < 2:
-        raise DistortionError("sheng_mixup: needs at least 2 images in the batch (the other image "
-                              "comes from another sample); allowed levels: 0 (identity), 1, 2")
+        raise DistortionError(
+            "sheng_mixup: needs at least 2 images in the batch (the other image "
+            "comes from another sample); allowed levels: 0 (identity), 1, 2"
+        )
     device = generator.device if generator is not None else "cpu"
     shift = int(torch.randint(1, batch, (1,), generator=generator, device=device))
     return (torch.arange(batch) + shift) % batch

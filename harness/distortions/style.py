@@ -69,8 +69,14 @@ def exposure(images: torch.Tensor, ev) -> torch.Tensor:
 def white_balance(images: torch.Tensor, red_gain, blue_gain) -> torch.Tensor:
     """darktable ``temperature`` on a non-raw image: encoded RGB times (R, 1, B), clipped."""
     ones = torch.ones(len(red_gain))
-    gains = torch.stack((torch.as_tensor(red_gain, dtype=torch.float64), ones.double(),
-                         torch.as_tensor(blue_gain, dtype=torch.float64)), dim=1)  # (B, 3)
+    gains = torch.stack(
+        (
+            torch.as_tensor(red_gain, dtype=torch.float64),
+            ones.double(),
+            torch.as_tensor(blue_gain, dtype=torch.float64),
+        ),
+        dim=1,
+    )  # (B, 3)
     gains = gains.to(device=images.device, dtype=images.dtype).view(-1, 3, 1, 1)
     return (images * gains).clamp_(0.0, 1.0)
 
@@ -82,8 +88,11 @@ def vibrance(images: torch.Tensor, amount) -> torch.Tensor:
     amt = _col(amount, lab[:, 0]) / 100.0
     weight = torch.sqrt(lab[:, 1] ** 2 + lab[:, 2] ** 2) / 256.0  # (B, H, W)
     chroma = 1.0 + amt * weight
-    return lab_to_srgb(torch.stack((lab[:, 0] * (1.0 - 0.25 * amt * weight),
-                                    lab[:, 1] * chroma, lab[:, 2] * chroma), dim=1))
+    return lab_to_srgb(
+        torch.stack(
+            (lab[:, 0] * (1.0 - 0.25 * amt * weight), lab[:, 1] * chroma, lab[:, 2] * chroma), dim=1
+        )
+    )
 
 
 @lru_cache(maxsize=64)
@@ -123,7 +132,7 @@ def _overlay(light, a, b, amount2, xform, direction, colour_weight, highlights: 
     """One shadhi pass (``process``): blend L toward the overlay of L and the inverted blurred
     mask in chunks of at most 1 of ``amount^2``; a, b follow the luminance ratio."""
     low = 1e-6  # the sidecars' ``low_approximation``
-    rounds = int(math.ceil(float(amount2.max()))) if amount2.numel() else 0
+    rounds = math.ceil(float(amount2.max())) if amount2.numel() else 0
     for j in range(rounds):
         la = light
         sign_la = torch.where(1.0 - la < 0, -1.0, 1.0)
@@ -142,9 +151,15 @@ def _overlay(light, a, b, amount2, xform, direction, colour_weight, highlights: 
     return light, a, b
 
 
-def shadhi(images: torch.Tensor, shadows, highlights, radius: float | None = None,
-           compress: float = 50.0, shadows_ccorrect: float = 100.0,
-           highlights_ccorrect: float = 50.0) -> torch.Tensor:
+def shadhi(
+    images: torch.Tensor,
+    shadows,
+    highlights,
+    radius: float | None = None,
+    compress: float = 50.0,
+    shadows_ccorrect: float = 100.0,
+    highlights_ccorrect: float = 50.0,
+) -> torch.Tensor:
     """darktable ``shadhi`` (shadows and highlights, gaussian, unbounded flags 127).
 
     ``shadows``/``highlights`` are per-sample module values in [-100, 100]; ``radius`` is the
@@ -167,9 +182,18 @@ def shadhi(images: torch.Tensor, shadows, highlights, radius: float | None = Non
     sh_cc = (min(max(shadows_ccorrect / 100.0, 0.0), 1.0) - 0.5) * sign_sh + 0.5
     hi_cc = (min(max(highlights_ccorrect / 100.0, 0.0), 1.0) - 0.5) * sign_neg_hi + 0.5
     hi_weight = (1.0 - mask / (1.0 - comp)).clamp(0.0, 1.0)
-    light, a, b = _overlay(light, a, b, hi * hi, {"mask": mask, "weight": hi_weight},
-                           sign_neg_hi, hi_cc, highlights=True)
+    light, a, b = _overlay(
+        light,
+        a,
+        b,
+        hi * hi,
+        {"mask": mask, "weight": hi_weight},
+        sign_neg_hi,
+        hi_cc,
+        highlights=True,
+    )
     sh_weight = (mask / (1.0 - comp) - comp / (1.0 - comp)).clamp(0.0, 1.0)
-    light, a, b = _overlay(light, a, b, sh * sh, {"mask": mask, "weight": sh_weight},
-                           sign_sh, sh_cc, highlights=False)
+    light, a, b = _overlay(
+        light, a, b, sh * sh, {"mask": mask, "weight": sh_weight}, sign_sh, sh_cc, highlights=False
+    )
     return lab_to_srgb(torch.stack((light * 100.0, a * 128.0, b * 128.0), dim=1))

@@ -34,7 +34,8 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 def _jpeg_pil(codes: torch.Tensor, quality: int) -> torch.Tensor:
-    # A codec is a per-image call; Pillow's libjpeg-turbo is ~5x faster than torchvision's CPU encoder.
+    # A codec is a per-image call; Pillow's libjpeg-turbo is ~5x faster than torchvision's CPU
+    # encoder (same bytes).
     arrays = codes.permute(0, 2, 3, 1).contiguous().numpy()  # (B, H, W, 3)
     out = np.empty_like(arrays)
     for i, array in enumerate(arrays):
@@ -100,8 +101,11 @@ def defocus_blur(images: torch.Tensor, params: Sequence[tuple[float, float]]) ->
     """
     sizes = [disk_kernel(*p).shape[0] for p in params]
     if len(set(sizes)) > 1:
-        return grouped(images, sizes, lambda sub, size: _defocus(
-            sub, [p for p, s in zip(params, sizes) if s == size]))
+        return grouped(
+            images,
+            sizes,
+            lambda sub, size: _defocus(sub, [p for p, s in zip(params, sizes) if s == size]),
+        )
     return _defocus(images, params)
 
 
@@ -126,56 +130,75 @@ def _defocus(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> tor
 TAP_TOLERANCE = 1e-6
 
 
-def motion_taps(angle_deg: float, radius: int, sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (row offset, column offset, weight) of each shifted copy in imagenet-c's motion blur.
+def motion_taps(
+    angles_deg: Sequence[float], radius: int, sigma: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row offsets ``(B, n)``, column offsets ``(B, n)`` and weights ``(n,)`` of the shifted
+    copies imagenet-c's motion blur adds, one row per angle.
 
-    ``_motion_blur`` adds ``width = 2 radius + 1`` copies shifted by ``dy = -ceil(i sin a - 0.5)``,
-    ``dx = -ceil(i cos a - 0.5)`` with weights ``gauss(i; sigma)`` normalised; copy ``i`` reads
-    pixel ``(y - dy, x - dx)`` with edge replication, so the offsets returned are ``-dy, -dx``.
+    ``_motion_blur`` adds ``2 radius + 1`` copies shifted by ``dy = -ceil(i sin a - 0.5)``,
+    ``dx = -ceil(i cos a - 0.5)`` (computed as ``i * (w sin a) / hypot - 0.5``, the same float
+    arithmetic) with weights ``gauss(i; sigma)`` normalised; copy ``i`` reads pixel
+    ``(y - dy, x - dx)`` with edge replication, so the offsets returned are ``-dy, -dx``. Copies
+    carrying less than :data:`TAP_TOLERANCE` of the weight in all are dropped (outputs change by
+    less than that), which shrinks the kernels of the narrow levels.
     """
-    width = 2 * radius + 1
-    weights = np.exp(-(np.arange(width) ** 2) / (2 * sigma**2)) / (math.sqrt(2 * math.pi) * sigma)
-    weights /= weights.sum()
-    # Copies beyond the point where less than 1e-6 of the weight remains change no output by more
-    # than 1e-6; dropping them shrinks the dense kernel (and the conv) for the narrow levels.
-    tail = np.cumsum(weights[::-1])[::-1]
-    width = int(np.searchsorted(-tail, -TAP_TOLERANCE, side="right")) or 1
-    weights = weights[:width]
-    # The same float arithmetic as the reference (offsets are rounded, so it matters at ties).
     full = 2 * radius + 1
-    point = (full * np.sin(np.deg2rad(angle_deg)), full * np.cos(np.deg2rad(angle_deg)))
-    hypot = math.hypot(point[0], point[1])
-    rows = np.array([math.ceil((i * point[0]) / hypot - 0.5) for i in range(width)])
-    cols = np.array([math.ceil((i * point[1]) / hypot - 0.5) for i in range(width)])
-    return rows, cols, weights
+    weights = np.exp(-(np.arange(full) ** 2) / (2 * sigma**2)) / (math.sqrt(2 * math.pi) * sigma)
+    weights /= weights.sum()
+    tail = np.cumsum(weights[::-1])[::-1]  # weight of copies i.. onwards
+    n = int(np.searchsorted(-tail, -TAP_TOLERANCE, side="right")) or 1
+    a = np.deg2rad(np.asarray(angles_deg, dtype=np.float64))
+    sin, cos = full * np.sin(a), full * np.cos(a)  # (B,)
+    hypot = np.array([math.hypot(p, q) for p, q in zip(sin, cos)])
+    i = np.arange(n)[None, :]
+    rows = np.ceil((i * sin[:, None]) / hypot[:, None] - 0.5).astype(np.int64)
+    cols = np.ceil((i * cos[:, None]) / hypot[:, None] - 0.5).astype(np.int64)
+    return rows, cols, weights[:n]
 
 
-def motion_blur(images: torch.Tensor, params: Sequence[tuple[int, float]],
-                angles: torch.Tensor) -> torch.Tensor:
+def motion_blur(
+    images: torch.Tensor, params: Sequence[tuple[int, float]], angles: torch.Tensor
+) -> torch.Tensor:
     """imagenet-c ``motion_blur`` with one (radius, sigma) and one angle (degrees) per sample.
 
-    Each sample's shifted copies become a dense kernel; samples with a negative angle are flipped
-    vertically so every kernel lies in one quadrant, then one grouped conv2d blurs the batch
-    (edge-replicated border, as the reference's ``shift``). ``(B, 3, H, W) -> (B, 3, H, W)``.
+    Per (radius, sigma) group, each sample's shifted copies become a dense kernel; samples with a
+    negative angle are flipped vertically so every kernel lies in one quadrant, then one grouped
+    conv2d blurs the group (edge-replicated border, as the reference's ``shift``).
+    ``(B, 3, H, W) -> (B, 3, H, W)``.
     """
+    angles = [float(a) for a in angles.tolist()]
+    return grouped(
+        images,
+        [tuple(p) for p in params],
+        lambda sub, p, rows: _motion(sub, *p, [angles[i] for i in rows]),
+        with_rows=True,
+    )
+
+
+def _motion(images: torch.Tensor, radius: int, sigma: float, angles: list[float]) -> torch.Tensor:
     batch, channels, height, width = images.shape
-    taps = [motion_taps(float(a), int(r), float(s)) for a, (r, s) in zip(angles.tolist(), params)]
+    rows, cols, weights = motion_taps(angles, int(radius), float(sigma))
     # The reference stops adding copies once a shift reaches the image size (``break``).
-    kept = [np.cumprod((np.abs(u) < height) & (v < width)).astype(bool) for u, v, _ in taps]
-    rows = max(int(np.abs(u[k]).max()) for (u, _, _), k in zip(taps, kept)) + 1
-    cols = max(int(v[k].max()) for (_, v, _), k in zip(taps, kept)) + 1
-    kernel = np.zeros((batch, rows, cols))
-    for b, ((u, v, w), k) in enumerate(zip(taps, kept)):
-        np.add.at(kernel[b], (np.abs(u[k]), v[k]), w[k])
-    flip = torch.as_tensor([float(a) < 0 for a in angles.tolist()], device=images.device)
-    x = torch.where(flip.view(-1, 1, 1, 1), images.flip(-2), images) if flip.any() else images
-    padded = F.pad(x, (0, cols - 1, 0, rows - 1), mode="replicate")
+    kept = np.cumprod((np.abs(rows) < height) & (cols < width), axis=1).astype(bool)  # (B, n)
+    n_rows, n_cols = int(np.abs(rows)[kept].max()) + 1, int(cols[kept].max()) + 1
+    kernel = np.zeros((batch, n_rows, n_cols))
+    b = np.broadcast_to(np.arange(batch)[:, None], rows.shape)
+    np.add.at(
+        kernel,
+        (b[kept], np.abs(rows)[kept], cols[kept]),
+        np.broadcast_to(weights, rows.shape)[kept],
+    )
+    flip = torch.tensor([a < 0 for a in angles], device=images.device).view(-1, 1, 1, 1)
+    x = torch.where(flip, images.flip(-2), images) if flip.any() else images
+    padded = F.pad(x, (0, n_cols - 1, 0, n_rows - 1), mode="replicate")
     weight = torch.as_tensor(kernel, dtype=images.dtype, device=images.device)
     weight = weight.repeat_interleave(channels, 0).unsqueeze(1)  # (B*3, 1, rows, cols)
-    out = F.conv2d(padded.reshape(1, batch * channels, *padded.shape[-2:]), weight,
-                   groups=batch * channels).view(batch, channels, height, width)
+    out = F.conv2d(
+        padded.reshape(1, batch * channels, *padded.shape[-2:]), weight, groups=batch * channels
+    ).view(batch, channels, height, width)
     if flip.any():
-        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-2), out)
+        out = torch.where(flip, out.flip(-2), out)
     return out.clamp_(0.0, 1.0)
 
 
@@ -185,15 +208,17 @@ def pixelate(images: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
     return grouped(images, list(factors), lambda sub, c: box_pixelate(sub, float(c)).clamp_(0, 1))
 
 
-def gaussian_noise(images: torch.Tensor, sigmas: Sequence[float],
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def gaussian_noise(
+    images: torch.Tensor, sigmas: Sequence[float], generator: torch.Generator | None = None
+) -> torch.Tensor:
     """imagenet-c ``gaussian_noise``: ``clip(x + sigma * N(0, 1))``, one sigma per sample."""
     noise = randn(images.shape, images, generator)
     return noise.mul_(per_sample(sigmas, images)).add_(images).clamp_(0.0, 1.0)
 
 
-def impulse_noise(images: torch.Tensor, amounts: Sequence[float],
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def impulse_noise(
+    images: torch.Tensor, amounts: Sequence[float], generator: torch.Generator | None = None
+) -> torch.Tensor:
     """imagenet-c ``impulse_noise`` = ``skimage.util.random_noise(mode='s&p', amount=p)``.
 
     Each element is replaced with probability ``p``; a replaced element is salt (1) or pepper (0)

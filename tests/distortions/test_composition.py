@@ -16,8 +16,9 @@ from harness.distortions import composition as C
 
 def _coordinates(h: int, w: int) -> torch.Tensor:
     """An image whose red channel is the column and green the row (exact in float64)."""
-    rows, cols = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64),
-                                indexing="ij")
+    rows, cols = torch.meshgrid(
+        torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij"
+    )
     return torch.stack((cols / 1000, rows / 1000, torch.zeros_like(rows)))[None]
 
 
@@ -34,8 +35,12 @@ def test_crop_window_offsets_follow_the_table(name, level):
     out = C.crop(_coordinates(*canvas), frame, name, [level])[0]
     top, left = round(out[1, 0, 0].item() * 1000), round(out[0, 0, 0].item() * 1000)
     centre_top, centre_left = (336 - 224) // 2, (504 - 336) // 2
-    h_move, v_move = {"hcrop": (level, 0), "vcrop": (0, level), "leftcornerscrop": (-abs(level), level),
-                      "rightcornerscrop": (abs(level), level)}[name]
+    h_move, v_move = {
+        "hcrop": (level, 0),
+        "vcrop": (0, level),
+        "leftcornerscrop": (-abs(level), level),
+        "rightcornerscrop": (abs(level), level),
+    }[name]
     # level k moves the window 0.2 k of the way to the border; + is right / up.
     assert left == centre_left + round(0.2 * h_move * centre_left)
     assert top == centre_top - round(0.2 * v_move * centre_top)
@@ -80,9 +85,15 @@ def test_ratio_stretch_factor_on_a_checkerboard(level):
         assert _period(out[:, 120]) == pytest.approx(10, rel=0.03)
 
 
-@pytest.mark.parametrize("name, levels, floor", [
-    ("hcrop", [-5, -1, 2, 5], 40.0), ("leftcornerscrop", [-3, 1, 4, 5], 40.0),
-    ("rotate", [-5, -2, 1, 5], 40.0), ("ratio", [-5, -1, 3, 5], 40.0)])
+@pytest.mark.parametrize(
+    "name, levels, floor",
+    [
+        ("hcrop", [-5, -1, 2, 5], 40.0),
+        ("leftcornerscrop", [-3, 1, 4, 5], 40.0),
+        ("rotate", [-5, -2, 1, 5], 40.0),
+        ("ratio", [-5, -1, 3, 5], 40.0),
+    ],
+)
 def test_fast_matches_pfisters_pillow_pipeline(photo_batch, name, levels, floor):
     fast = to_arrays(apply(photo_batch, name, levels))
     ref = to_arrays(apply(photo_batch, name, levels, backend="reference"))

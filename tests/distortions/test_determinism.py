@@ -7,8 +7,14 @@ import torch
 
 from harness.distortions import apply, catalogue, pfister_batch
 
-RANDOM = ["gaussian_noise", "impulse_noise", "motion_blur", "sheng_gaussian_noise",
-          "sheng_patch_shuffle", "sheng_mixup"]
+RANDOM = [
+    "gaussian_noise",
+    "impulse_noise",
+    "motion_blur",
+    "sheng_gaussian_noise",
+    "sheng_patch_shuffle",
+    "sheng_mixup",
+]
 ALL = [d.name for d in catalogue()]
 
 
@@ -19,7 +25,7 @@ def _images(name: str) -> torch.Tensor:
 
 
 def _levels(name: str) -> list[int]:
-    levels = [d for d in catalogue() if d.name == name][0].levels
+    levels = next(d for d in catalogue() if d.name == name).levels
     return [levels[0], levels[-1], levels[len(levels) // 2]]
 
 

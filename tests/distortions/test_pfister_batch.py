@@ -25,9 +25,11 @@ SIZE = 64  # small, to keep the test fast; the layout does not depend on it
 
 @pytest.fixture(scope="module")
 def bases():
-    return [to_tensor([load_photo("coffee", (150, 100))])[0],  # landscape 3:2
-            to_tensor([load_photo("astronaut", (90, 120))])[0],  # portrait
-            to_tensor([load_photo("chelsea", (150, 100))])[0]]  # same size as the first
+    return [
+        to_tensor([load_photo("coffee", (150, 100))])[0],  # landscape 3:2
+        to_tensor([load_photo("astronaut", (90, 120))])[0],  # portrait
+        to_tensor([load_photo("chelsea", (150, 100))])[0],
+    ]  # same size as the first
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +53,27 @@ def test_174_rows_per_base_image_in_base_major_order(batch):
 def test_reference_pointers(batch):
     ref = batch.reference
     code = batch.distortion
-    assert torch.equal(ref[code < 0], torch.nonzero(code < 0).flatten())  # references point to themselves
+    assert torch.equal(
+        ref[code < 0], torch.nonzero(code < 0).flatten()
+    )  # references point to themselves
     names = batch.names
     for i in range(174, 2 * 174):  # second base image
-        expected = 174 + {"hcrop": 1, "vcrop": 1, "leftcornerscrop": 1, "rightcornerscrop": 1,
-                          "rotate": 2}.get(names[code[i]] if code[i] >= 0 else "", 0)
+        expected = 174 + {
+            "hcrop": 1,
+            "vcrop": 1,
+            "leftcornerscrop": 1,
+            "rightcornerscrop": 1,
+            "rotate": 2,
+        }.get(names[code[i]] if code[i] >= 0 else "", 0)
         if code[i] >= 0:
             assert ref[i].item() == expected
     assert batch.strength[(code == names.index("exposure")) & (batch.level == -5)].eq(-1).all()
 
 
 def test_without_composition_references(bases):
-    vb = pfister_batch(bases[:1], size=SIZE, composition_references=False, generator=torch.Generator())
+    vb = pfister_batch(
+        bases[:1], size=SIZE, composition_references=False, generator=torch.Generator()
+    )
     assert len(vb) == 172 and (vb.reference == 0).all()
 
 
@@ -81,24 +92,31 @@ def test_original_row_is_pfisters_pad_square(bases, batch):
 
 
 def test_rows_equal_apply_on_the_frame(bases, batch):
-    frame = torch.nn.functional.interpolate(bases[1][None], size=short_side_size(120, 90, SIZE),
-                                            mode="bilinear", antialias=True, align_corners=False)
+    frame = torch.nn.functional.interpolate(
+        bases[1][None],
+        size=short_side_size(120, 90, SIZE),
+        mode="bilinear",
+        antialias=True,
+        align_corners=False,
+    )
     j = batch.names.index("defocus_blur")
     row = ((batch.base == 1) & (batch.distortion == j) & (batch.level == 4)).nonzero().item()
     expected = letterbox(apply(frame, "defocus_blur", 4), SIZE)
-    torch.testing.assert_close(batch.images[row:row + 1], expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(batch.images[row : row + 1], expected, atol=1e-5, rtol=0)
 
 
 def test_fast_and_reference_agree_on_deterministic_rows(bases):
     g = torch.Generator().manual_seed(0)
     fast = pfister_batch(bases[:1], size=SIZE, generator=g)
-    ref = pfister_batch(bases[:1], size=SIZE, generator=torch.Generator().manual_seed(0), backend="reference")
+    ref = pfister_batch(
+        bases[:1], size=SIZE, generator=torch.Generator().manual_seed(0), backend="reference"
+    )
     random_ = {fast.names.index(n) for n in ("gaussian_noise", "impulse_noise")}
     for i in range(len(fast)):
         if int(fast.distortion[i]) in random_:
             continue
         floor = 30.0 if fast.names[max(int(fast.distortion[i]), 0)] == "jpeg_compression" else 35.0
-        assert psnr(to_arrays(fast.images[i:i + 1]), to_arrays(ref.images[i:i + 1])) >= floor, i
+        assert psnr(to_arrays(fast.images[i : i + 1]), to_arrays(ref.images[i : i + 1])) >= floor, i
 
 
 def test_values_in_range_and_bad_input(batch):

@@ -18,13 +18,19 @@ from harness.distortions.resample import (
 )
 
 
-@pytest.mark.parametrize("kind, size", [("box", (37, 29)), ("bilinear", (37, 29)), ("bilinear", (120, 150))])
+@pytest.mark.parametrize(
+    "kind, size", [("box", (37, 29)), ("bilinear", (37, 29)), ("bilinear", (120, 150))]
+)
 def test_weights_reproduce_pillow(kind, size):
     x = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
-    ref = np.asarray(Image.fromarray(x).resize(size, Image.BOX if kind == "box" else Image.BILINEAR))
+    ref = np.asarray(
+        Image.fromarray(x).resize(size, Image.BOX if kind == "box" else Image.BILINEAR)
+    )
     w, h = size
     out = pil_weights(60, h, kind) @ x.transpose(2, 0, 1).astype(float) @ pil_weights(80, w, kind).T
-    assert np.abs(out.transpose(1, 2, 0) - ref).max() <= 1.0 + 1e-9  # Pillow rounds to 8 bits per pass
+    assert (
+        np.abs(out.transpose(1, 2, 0) - ref).max() <= 1.0 + 1e-9
+    )  # Pillow rounds to 8 bits per pass
 
 
 def test_box_upscale_picks_one_pixel():
@@ -35,7 +41,9 @@ def test_box_upscale_picks_one_pixel():
 def test_box_pixelate_on_a_ramp():
     x = torch.arange(10.0).view(1, 1, 1, 10)
     out = box_pixelate(x, 0.5)[0, 0, 0]  # 10 -> 5 (pairs averaged) -> 10
-    torch.testing.assert_close(out, torch.tensor([0.5, 0.5, 2.5, 2.5, 4.5, 4.5, 6.5, 6.5, 8.5, 8.5]))
+    torch.testing.assert_close(
+        out, torch.tensor([0.5, 0.5, 2.5, 2.5, 4.5, 4.5, 6.5, 6.5, 8.5, 8.5])
+    )
 
 
 def test_torchvision_resize_sizes():

@@ -23,8 +23,12 @@ from harness.distortions import sheng as S
 def test_22_classes_in_table_order():
     assert len(SHENG_CLASSES) == 22
     assert SHENG_CLASSES[0] == ("none", None)
-    assert SHENG_CLASSES[1:5] == (("sheng_jpeg", 60), ("sheng_jpeg", 10),
-                                  ("sheng_gaussian_noise", 0.2), ("sheng_gaussian_noise", 0.8))
+    assert SHENG_CLASSES[1:5] == (
+        ("sheng_jpeg", 60),
+        ("sheng_jpeg", 10),
+        ("sheng_gaussian_noise", 0.2),
+        ("sheng_gaussian_noise", 0.8),
+    )
     assert SHENG_CLASSES[5:8] == tuple(("sheng_rotation", d) for d in (90, 180, 270))
     assert SHENG_CLASSES[-1] == ("sheng_mixup", 0.4)
 
@@ -116,7 +120,9 @@ def test_patch_shuffle_fraction_of_patches(generator):
         # a chosen tile keeps its pixels with probability 1/24 (identity permutation)
         assert changed == pytest.approx(p * 23 / 24, abs=0.03)
         # pixels move only within their tile, and together across channels
-        torch.testing.assert_close(tiles_out.flatten(-2).sort(-1).values, tiles_in.flatten(-2).sort(-1).values)
+        torch.testing.assert_close(
+            tiles_out.flatten(-2).sort(-1).values, tiles_in.flatten(-2).sort(-1).values
+        )
 
 
 @pytest.mark.parametrize("name", [d.name for d in catalogue("sheng2020")])

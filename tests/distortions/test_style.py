@@ -1,7 +1,9 @@
-"""Style filters: darktable's formulas on hand-computed Lab values, identity, monotonicity, parity."""
+"""Style filters: darktable's formulas on hand-computed Lab values, identity, monotonicity and
+parity with the NumPy reference."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -35,8 +37,12 @@ def test_lab_of_known_colours():
     torch.testing.assert_close(lab[1], torch.tensor([53.389, 0, 0], dtype=f64), atol=0.03, rtol=0)
     # sRGB primaries in D50 Lab (ICC sRGB profile, Bradford): red (54.29, 80.81, 69.89),
     # blue (29.57, 68.30, -112.03).
-    torch.testing.assert_close(lab[2], torch.tensor([54.29, 80.81, 69.89], dtype=f64), atol=0.05, rtol=0)
-    torch.testing.assert_close(lab[3], torch.tensor([29.57, 68.30, -112.03], dtype=f64), atol=0.05, rtol=0)
+    torch.testing.assert_close(
+        lab[2], torch.tensor([54.29, 80.81, 69.89], dtype=f64), atol=0.05, rtol=0
+    )
+    torch.testing.assert_close(
+        lab[3], torch.tensor([29.57, 68.30, -112.03], dtype=f64), atol=0.05, rtol=0
+    )
 
 
 def test_lab_round_trip():
@@ -57,21 +63,26 @@ def test_colisa_contrast_on_a_grey_pixel(contrast):
     out = S.colisa(_pixels((v, v, v)), [contrast], [0.0], [0.0])
     lab = srgb_to_lab(out)[0, :, 0, 0]
     assert lab[0].item() == pytest.approx(target, abs=1e-6)
-    torch.testing.assert_close(lab[1:], srgb_to_lab(_pixels((v, v, v)))[0, 1:, 0, 0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        lab[1:], srgb_to_lab(_pixels((v, v, v)))[0, 1:, 0, 0], atol=1e-6, rtol=0
+    )
 
 
 def test_colisa_brightness_and_saturation_by_hand():
     v = 0.6
     light = _grey_lightness(v)
     out = S.colisa(_pixels((v, v, v)), [0.0], [0.4], [0.0])  # b = 0.8, gamma = 1 / 1.8
-    assert srgb_to_lab(out)[0, 0, 0, 0].item() == pytest.approx(100 * (light / 100) ** (1 / 1.8), abs=1e-6)
+    assert srgb_to_lab(out)[0, 0, 0, 0].item() == pytest.approx(
+        100 * (light / 100) ** (1 / 1.8), abs=1e-6
+    )
     out = S.colisa(_pixels((v, v, v)), [0.0], [-0.5], [0.0])  # b = -1, gamma = 2
     assert srgb_to_lab(out)[0, 0, 0, 0].item() == pytest.approx(100 * (light / 100) ** 2, abs=1e-6)
     colour = _pixels((0.6, 0.4, 0.3))
     before = srgb_to_lab(colour)[0, :, 0, 0]
     after = srgb_to_lab(S.colisa(colour, [0.0], [0.0], [-0.5]))[0, :, 0, 0]
-    torch.testing.assert_close(after, before * torch.tensor([1.0, 0.5, 0.5], dtype=torch.float64),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        after, before * torch.tensor([1.0, 0.5, 0.5], dtype=torch.float64), atol=1e-6, rtol=0
+    )
 
 
 def test_vibrance_by_hand():
@@ -79,7 +90,9 @@ def test_vibrance_by_hand():
     lab = srgb_to_lab(colour)[0, :, 0, 0]
     w = math.hypot(lab[1].item(), lab[2].item()) / 256
     amount = 0.6
-    expected = lab * torch.tensor([1 - 0.25 * amount * w, 1 + amount * w, 1 + amount * w], dtype=torch.float64)
+    expected = lab * torch.tensor(
+        [1 - 0.25 * amount * w, 1 + amount * w, 1 + amount * w], dtype=torch.float64
+    )
     got = srgb_to_lab(S.vibrance(colour, [60.0]))[0, :, 0, 0]
     torch.testing.assert_close(got, expected, atol=1e-6, rtol=0)
 
@@ -87,9 +100,13 @@ def test_vibrance_by_hand():
 def test_exposure_and_white_balance_by_hand():
     x = _pixels((0.25, 0.5, 0.1), (0.6, 0.6, 0.6))
     out = S.exposure(x, [1.0])[0, :, 0].T
-    torch.testing.assert_close(out, torch.tensor([[0.5, 1.0, 0.2], [1.0, 1.0, 1.0]], dtype=torch.float64))
+    torch.testing.assert_close(
+        out, torch.tensor([[0.5, 1.0, 0.2], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    )
     out = S.white_balance(x, [0.5], [4.0])[0, :, 0].T
-    torch.testing.assert_close(out, torch.tensor([[0.125, 0.5, 0.4], [0.3, 0.6, 1.0]], dtype=torch.float64))
+    torch.testing.assert_close(
+        out, torch.tensor([[0.125, 0.5, 0.4], [0.3, 0.6, 1.0]], dtype=torch.float64)
+    )
 
 
 def test_iir_gaussian_matrix_is_the_recursive_filter():
@@ -136,12 +153,19 @@ def _chroma(x):
     return torch.sqrt(lab[:, 1] ** 2 + lab[:, 2] ** 2).mean().item()
 
 
-@pytest.mark.parametrize("name, measure", [
-    ("exposure", _luminance), ("brightness", _luminance), ("saturation", _chroma),
-    ("vibrance", _chroma), ("shadows", _luminance),
-    ("temperature", lambda x: (x[:, 0].mean() / x[:, 2].mean()).item()),
-    ("tint", lambda x: (x[:, 1].mean() / (x[:, 0].mean() + x[:, 2].mean())).item()),
-    ("contrast", lambda x: srgb_to_lab(x.double())[:, 0].std().item())])
+@pytest.mark.parametrize(
+    "name, measure",
+    [
+        ("exposure", _luminance),
+        ("brightness", _luminance),
+        ("saturation", _chroma),
+        ("vibrance", _chroma),
+        ("shadows", _luminance),
+        ("temperature", lambda x: (x[:, 0].mean() / x[:, 2].mean()).item()),
+        ("tint", lambda x: (x[:, 1].mean() / (x[:, 0].mean() + x[:, 2].mean())).item()),
+        ("contrast", lambda x: srgb_to_lab(x.double())[:, 0].std().item()),
+    ],
+)
 def test_effect_is_monotonic_in_the_level(photo_batch, name, measure):
     levels = get(name).allowed_levels
     if name in ("vibrance", "shadows"):
@@ -149,7 +173,7 @@ def test_effect_is_monotonic_in_the_level(photo_batch, name, measure):
         # shadows +50 with highlights -50), so the effect is monotonic over the edits only.
         levels = get(name).levels
     values = [measure(apply(photo_batch[:2], name, k)) for k in levels]
-    assert all(a < b for a, b in zip(values, values[1:])), values
+    assert all(a < b for a, b in itertools.pairwise(values)), values
 
 
 def test_saturation_minus_5_removes_the_colour(photo_batch):

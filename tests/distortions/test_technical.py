@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import warnings
 
 import numpy as np
@@ -54,13 +55,17 @@ def test_motion_blur_at_a_fixed_angle_matches_imagecorruptions(photos, photo_bat
     radius, sigma = get("motion_blur").params[level]
     out = to_arrays(T.motion_blur(photo_batch[:2], [(radius, sigma)] * 2, torch.full((2,), angle)))
     for photo, got in zip(photos[:2], out):
-        ref = np.uint8(np.clip(_motion_blur(photo, radius=radius, sigma=sigma, angle=angle), 0, 255))
+        ref = np.uint8(
+            np.clip(_motion_blur(photo, radius=radius, sigma=sigma, angle=angle), 0, 255)
+        )
         assert psnr(ref / 255.0, got) >= 35.0
 
 
 def test_motion_blur_backends_draw_the_same_angles(photo_batch):
     fast = apply(photo_batch, "motion_blur", [1, 3, 5, 2], torch.Generator().manual_seed(7))
-    ref = apply(photo_batch, "motion_blur", [1, 3, 5, 2], torch.Generator().manual_seed(7), "reference")
+    ref = apply(
+        photo_batch, "motion_blur", [1, 3, 5, 2], torch.Generator().manual_seed(7), "reference"
+    )
     for a, b in zip(to_arrays(fast), to_arrays(ref)):
         assert psnr(a, b) >= 35.0
 
@@ -69,18 +74,21 @@ def test_motion_blur_on_an_impulse_is_its_kernel():
     x = torch.zeros(1, 3, 41, 41)
     x[..., 20, 20] = 1.0
     out = T.motion_blur(x, [(3, 2.0)], torch.tensor([30.0]))[0, 0]
-    rows, cols, weights = T.motion_taps(30.0, 3, 2.0)
+    rows, cols, weights = T.motion_taps([30.0], 3, 2.0)
     expected = torch.zeros(41, 41, dtype=torch.float64)
-    for u, v, w in zip(rows, cols, weights):  # out(y, x) reads x(y + u, x + v)
+    for u, v, w in zip(rows[0], cols[0], weights):  # out(y, x) reads x(y + u, x + v)
         expected[20 - u, 20 - v] += w
     torch.testing.assert_close(out.double(), expected, atol=1e-6, rtol=0)
-    assert rows.tolist() == [0, 0, 1, 1, 2, 2, 3] and cols.tolist() == [0, 1, 2, 3, 3, 4, 5]
+    # by hand: ceil(i sin 30° - 0.5) and ceil(i cos 30° - 0.5) for i = 0..6
+    assert rows[0].tolist() == [0, 0, 1, 1, 2, 2, 3] and cols[0].tolist() == [0, 1, 2, 3, 3, 4, 5]
 
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_jpeg_matches_imagecorruptions(photos, photo_batch, level):
     for codec in ("pil", "torchvision"):
-        out = to_arrays(T.jpeg(photo_batch, [get("jpeg_compression").params[level]] * 4, codec=codec))
+        out = to_arrays(
+            T.jpeg(photo_batch, [get("jpeg_compression").params[level]] * 4, codec=codec)
+        )
         for ref, got in zip(_reference(photos, "jpeg_compression", level), out):
             assert psnr(ref, got) >= 30.0
 
@@ -88,7 +96,7 @@ def test_jpeg_matches_imagecorruptions(photos, photo_batch, level):
 def test_jpeg_is_lossy_and_stronger_at_higher_levels(photo_batch):
     x = photo_batch[:1]
     scores = [psnr(to_arrays(x), to_arrays(apply(x, "jpeg_compression", k))) for k in LEVELS]
-    assert all(a > b for a, b in zip(scores, scores[1:])) and scores[0] < 40
+    assert all(a > b for a, b in itertools.pairwise(scores)) and scores[0] < 40
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -96,15 +104,21 @@ def test_gaussian_noise_residual_std_matches_the_reference(photos, photo_batch, 
     # A mid-grey image avoids clipping, so the residual std is the sigma itself.
     grey = torch.full((2, 3, 224, 224), 0.5)
     fast = (apply(grey, "gaussian_noise", level, generator) - grey).std().item()
-    ref = np.std(corrupt(np.full((224, 224, 3), 128, np.uint8), level, "gaussian_noise") / 255.0 - 128 / 255)
+    ref = np.std(
+        corrupt(np.full((224, 224, 3), 128, np.uint8), level, "gaussian_noise") / 255.0 - 128 / 255
+    )
     assert fast == pytest.approx(ref, rel=0.03)
     sigma = get("gaussian_noise").params[level]
     clipped = np.clip(np.random.default_rng(0).normal(0.0, sigma, 10**6), -0.5, 0.5)
     assert fast == pytest.approx(clipped.std(), rel=0.03)
     # On photographs (clipping included), residual std within 3 % of imagecorruptions'.
-    fast_photo = [np.std(a - p / 255.0) for a, p in
-                  zip(to_arrays(apply(photo_batch, "gaussian_noise", level, generator)), photos)]
-    ref_photo = [np.std(r - p / 255.0) for r, p in zip(_reference(photos, "gaussian_noise", level), photos)]
+    fast_photo = [
+        np.std(a - p / 255.0)
+        for a, p in zip(to_arrays(apply(photo_batch, "gaussian_noise", level, generator)), photos)
+    ]
+    ref_photo = [
+        np.std(r - p / 255.0) for r, p in zip(_reference(photos, "gaussian_noise", level), photos)
+    ]
     assert np.mean(fast_photo) == pytest.approx(np.mean(ref_photo), rel=0.03)
 
 
@@ -112,7 +126,12 @@ def test_gaussian_noise_residual_std_matches_the_reference(photos, photo_batch, 
 def test_impulse_noise_fraction_matches_the_reference(photos, photo_batch, level, generator):
     out = to_arrays(apply(photo_batch, "impulse_noise", level, generator))
     changed = np.mean([np.mean(np.abs(o - p / 255.0) > 1e-6) for o, p in zip(out, photos)])
-    ref = np.mean([np.mean(r != p / 255.0) for r, p in zip(_reference(photos, "impulse_noise", level), photos)])
+    ref = np.mean(
+        [
+            np.mean(r != p / 255.0)
+            for r, p in zip(_reference(photos, "impulse_noise", level), photos)
+        ]
+    )
     assert changed == pytest.approx(ref, rel=0.10)
     amount = get("impulse_noise").params[level]
     inside = np.stack([(p > 0) & (p < 255) for p in photos])  # elements not already 0 or 1
@@ -125,8 +144,12 @@ def test_impulse_noise_fraction_matches_the_reference(photos, photo_batch, level
 def test_per_sample_levels_equal_separate_calls(photo_batch):
     mixed = apply(photo_batch, "defocus_blur", [0, 5, 1, 3])
     for i, level in enumerate([0, 5, 1, 3]):
-        torch.testing.assert_close(mixed[i:i + 1], apply(photo_batch[i:i + 1], "defocus_blur", level),
-                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            mixed[i : i + 1],
+            apply(photo_batch[i : i + 1], "defocus_blur", level),
+            atol=1e-5,
+            rtol=0,
+        )
     assert torch.equal(mixed[0], photo_batch[0])
 
 

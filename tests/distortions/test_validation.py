@@ -15,15 +15,18 @@ def _one_line(info, *needles):
         assert needle in message, message
 
 
-@pytest.mark.parametrize("images, what", [
-    (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), "dtype torch.uint8"),
-    (torch.zeros(2, 1, 8, 8), "shape (2, 1, 8, 8)"),
-    (torch.zeros(3, 8, 8), "shape (3, 8, 8)"),
-    (torch.full((1, 3, 8, 8), 1.5), "values in [1.5, 1.5]"),
-    (torch.full((1, 3, 8, 8), -0.1), "values in"),
-    (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
-    ([[0.5]], "got list"),
-])
+@pytest.mark.parametrize(
+    "images, what",
+    [
+        (torch.zeros(2, 3, 8, 8, dtype=torch.uint8), "dtype torch.uint8"),
+        (torch.zeros(2, 1, 8, 8), "shape (2, 1, 8, 8)"),
+        (torch.zeros(3, 8, 8), "shape (3, 8, 8)"),
+        (torch.full((1, 3, 8, 8), 1.5), "values in [1.5, 1.5]"),
+        (torch.full((1, 3, 8, 8), -0.1), "values in"),
+        (torch.full((1, 3, 8, 8), float("nan")), "NaN"),
+        ([[0.5]], "got list"),
+    ],
+)
 def test_bad_images(images, what):
     with pytest.raises(ValueError) as info:
         apply(images, "defocus_blur", 1)
