@@ -109,7 +109,11 @@ def grouped(
             if with_rows
             else fn(images, distinct[0])
         )
-    out = images.clone()
+    out = torch.empty_like(images)
+    kept = [i for i, k in enumerate(keys) if k is None]
+    if kept:
+        index = torch.tensor(kept, device=images.device)
+        out.index_copy_(0, index, images.index_select(0, index))
     for key in distinct:
         rows = [i for i, k in enumerate(keys) if k == key]
         index = torch.tensor(rows, device=images.device)

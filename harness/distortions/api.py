@@ -27,11 +27,11 @@ from harness.distortions.reference import apply_reference, motion_angles
 from harness.distortions.resample import resize
 
 BACKENDS = ("fast", "reference")
-#: Fast ops that draw random numbers themselves: never chunked, so their draws do not depend on
-#: the device (motion blur's angles are drawn up front and mixup's partners too).
-RANDOM = frozenset(
-    {"gaussian_noise", "impulse_noise", "sheng_gaussian_noise", "sheng_patch_shuffle"}
-)
+#: Fast ops that are not chunked on the CPU: those that draw random numbers themselves (so their
+#: draws do not depend on the device; motion blur's angles and mixup's partners are drawn up
+#: front) and the JPEG codec, which works image by image anyway.
+UNCHUNKED = frozenset({"gaussian_noise", "impulse_noise", "sheng_gaussian_noise",
+                       "sheng_patch_shuffle", "jpeg_compression", "sheng_jpeg"})
 
 #: A fast op: (images of the non-identity samples, their levels, their parameters, generator).
 FastOp = Callable[[torch.Tensor, list[int], list, torch.Generator | None], torch.Tensor]
@@ -228,7 +228,7 @@ def apply(
         else work.index_select(0, torch.tensor(rows, device=work.device))
     )
     sub_levels, sub_params = [levels[i] for i in rows], [params[i] for i in rows]
-    if d.name in RANDOM:
+    if d.name in UNCHUNKED:
         result = FAST[d.name](sub, sub_levels, sub_params, generator)
     else:
         result = chunked(sub, lambda x, lv, p: FAST[d.name](x, lv, p, None), sub_levels, sub_params)
