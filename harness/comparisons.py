@@ -146,6 +146,9 @@ class Tester:
             m = decision.metric
             delta = self.mean(entry, m) - self.mean(against, m)
             if decision.test == "wilcoxon":
+                if self.preds[entry].score is None or self.preds[against].score is None:
+                    rows.append((m, "wilcoxon", delta, math.nan, math.nan, math.nan))
+                    continue  # a head without scores (e.g. a classification probe)
                 n = self.targets.score.size
                 p = stats.wilcoxon_abs_errors(np.zeros(n), self._abs_errors(entry),
                                               self._abs_errors(against), "less")
@@ -167,8 +170,10 @@ class Tester:
 def against_baseline(tester: Tester, pairs: Sequence[tuple[EntryKey, EntryKey]], decision: Decision,
                      correction: str, alpha: float) -> tuple[list[Test], set[EntryKey]]:
     """Every test of every (entry, baseline) pair, corrected as one family; the marked entries
-    (significantly better on the decision row)."""
-    raw = [(entry, base, *row) for entry, base in pairs for row in tester.raw(entry, base)]
+    (significantly better on the decision row). Tests one side cannot take (a metric a head does
+    not predict) are left out of the family."""
+    raw = [(entry, base, *row) for entry, base in pairs for row in tester.raw(entry, base)
+           if math.isfinite(row[-1])]
     adjusted = stats.correct([r[-1] for r in raw], correction, alpha)
     tests = [Test(e, b, m, t, d, lo, hi, p, float(q), _better(m, d) and bool(q < alpha))
              for (e, b, m, t, d, lo, hi, p), q in zip(raw, adjusted, strict=True)]

@@ -136,10 +136,19 @@ def _frames(section: Section, runs: list[Run], notes: list[str]) -> list[tuple[R
     return out
 
 
+def _has(frame: pd.DataFrame, column: str) -> bool:
+    """The run predicts (or the dataset labels) this column: present and not entirely empty."""
+    return column in frame and bool(frame[column].notna().any())
+
+
 def _usable(frame: pd.DataFrame, kinds: frozenset[str]) -> pd.Index:
-    """Image ids with finite predictions (and score targets, where the table uses scores)."""
-    keep = np.isfinite(frame["pred_mean"].to_numpy(float))
-    if "score" in kinds and "target_mean" in frame and frame["target_mean"].notna().any():
+    """Image ids with finite predictions in every prediction column the run has (a
+    classification probe has no ``pred_mean``), and finite score targets where it has scores."""
+    keep = np.ones(len(frame), dtype=bool)
+    for column in ("pred_mean", "pred_binary"):
+        if _has(frame, column):
+            keep &= np.isfinite(frame[column].to_numpy(float))
+    if "score" in kinds and _has(frame, "pred_mean") and "target_mean" in frame:
         keep &= np.isfinite(frame["target_mean"].to_numpy(float))
     return frame.index[keep]
 
@@ -152,7 +161,7 @@ def _predictions(frames: list[pd.DataFrame], kinds: frozenset[str], metrics: lis
     if constant:
         values = [{k: v for k, v in value.items() if k not in CORRELATIONS} for value in values]
     score = (np.stack([f["pred_mean"].to_numpy(float) for f in frames])  # (seeds, n)
-             if "score" in kinds else None)
+             if "score" in kinds and all(_has(f, "pred_mean") for f in frames) else None)
     binary = (np.stack([f["pred_binary"].to_numpy() > 0.5 for f in frames])  # (seeds, n)
               if "binary" in kinds and all("pred_binary" in f for f in frames) else None)
     return cmp.Predictions(score, binary, {m: np.array([v.get(m, math.nan) for v in values])

@@ -141,6 +141,12 @@ def footnotes(table: Table) -> list[str]:
                      f"both sides; α = {o.alpha:g}.")
     elif table.tests:
         lines.append("No seed-level test: it needs ≥ 3 seeds for an entry and its baseline.")
+    undecided = sorted({f"`{'/'.join(r.key)}`" for r in table.rows
+                        if r.key != CONSTANT and r.key not in table.tiers})
+    if undecided:
+        lines.append(f"{', '.join(undecided)}: no {METRICS[d.metric].title} (no such "
+                     "predictions), so no tier and no mark under this decision (`--decide acc` "
+                     "decides by accuracy).")
     lines.append(f"Tier: the best entry by {METRICS[d.metric].title} and every entry not "
                  f"significantly worse than it by the same test ({corr} correction over that "
                  f"round's comparisons, α = {o.alpha:g}) share tier 1; the others are ranked "

@@ -239,6 +239,30 @@ def test_tiers_group_entries_not_significantly_worse_than_the_best(tmp_path):
     assert table.marked == {("best", "nima", "tiny"), ("twin", "nima", "tiny")}
 
 
+def test_heads_without_scores_are_tested_on_accuracy_only_and_get_no_wilcoxon_tier(tmp_path):
+    """A classification probe writes no pred_mean: its rows have ACC only; in a table decided
+    by the Wilcoxon test they get no tier and no mark, and their family holds the ACC test."""
+    rng, ids, y = toy(120, 10)
+    for pretext, sd in (("good", 0.2), ("base", 0.8)):
+        write_run(tmp_path, f"nima_{pretext}", pretext, 0, ids, y, y + rng.normal(0, sd, y.size))
+        probe = write_run(tmp_path, f"probe_{pretext}", pretext, 0, ids, y,
+                          y + rng.normal(0, sd, y.size), head="probe")
+        frame = pd.read_csv(probe / "predictions.csv")
+        frame["pred_mean"] = np.nan
+        frame.to_csv(probe / "predictions.csv", index=False)
+    table = table_of(tmp_path, Options(baseline="base", n_resamples=300))
+    assert table.n_images == 120 and table.decision == cmp.WILCOXON
+    good_probe = ("good", "probe", "tiny")
+    assert {(t.test, t.metric) for t in table.tests if t.entry == good_probe} == {
+        ("bootstrap", "acc")}
+    assert good_probe not in table.tiers and ("good", "nima", "tiny") in table.tiers
+    row = next(r for r in table.rows if r.key == good_probe)
+    expected = pd.read_csv(tmp_path / "probe_good" / "predictions.csv")
+    assert row.values["acc"][0] == pytest.approx(
+        np.mean(expected["pred_binary"] == expected["target_binary"]))
+    assert math.isnan(row.mean_std("mae")[0])
+
+
 # ------------------------------------------------------------------------------------------
 # The constant baseline and the train-label statistics the runner records
 # ------------------------------------------------------------------------------------------
