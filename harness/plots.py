@@ -34,8 +34,9 @@ MARKERS = "osD^vP*X"
 
 def _legend(fig: Figure, ax) -> None:
     handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 3),
-               fontsize="small", frameon=False)
+    columns = 1 if len(fig.axes) == 1 else min(len(labels), 3)  # one narrow panel: stack them
+    fig.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize="small",
+               frameon=False)
 
 
 def _label(key: EntryKey) -> str:
@@ -49,7 +50,7 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _axes(n: int) -> tuple[Figure, list]:
-    fig = Figure(figsize=(4.2 * n, 3.6), layout="constrained")
+    fig = Figure(figsize=(max(6.4, 4.2 * n), 3.6), layout="constrained")
     return fig, [fig.add_subplot(1, n, i + 1) for i in range(n)]
 
 
@@ -144,6 +145,9 @@ def blocks_figure(tables: list[Table]) -> Figure | None:
             std = np.nan_to_num([s[1] for s in summary])
             ax.errorbar(x, mean, yerr=std, marker=MARKERS[len(ax.containers) % len(MARKERS)],
                         capsize=3, label=label)
+        floor = next((r.mean_std(metric)[0] for r in tables[0].rows if r.key == CONSTANT), None)
+        if floor is not None and math.isfinite(floor):  # the majority class, for accuracy
+            ax.axhline(floor, color="grey", linestyle="--", linewidth=1, label="constant")
         ax.set_xticks(x, order, rotation=30, ha="right")
         arrow = "↑" if METRICS[metric].higher_is_better else "↓"
         ax.set_ylabel(f"test {METRICS[metric].title} {arrow}")

@@ -52,6 +52,9 @@ def test_block_curves_show_the_mean_of_the_runs_blocks(synthetic_tables):
     blocks = json.loads((RUNS / "synthetic/rotnet_probe_s0/metrics.json").read_text())["blocks"]
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == list(blocks)
     np.testing.assert_allclose(line.get_ydata(), [b["acc"] for b in blocks.values()])
+    (floor,) = [ln for ln in fig.axes[0].lines if ln.get_label() == "constant"]
+    constant = next(r for r in synthetic_tables[0].rows if r.key[0] == "constant")
+    assert floor.get_ydata()[0] == pytest.approx(constant.mean_std("acc")[0])
 
 
 def test_nothing_to_draw_gives_no_file(synthetic_tables, tmp_path):
