@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from harness.distortions._batching import grouped, per_sample, rand, randn
+from harness.distortions._batching import conv2d, grouped, per_sample, rand, randn
 from harness.distortions.catalogue import DistortionError, catalogue
 
 #: Kang et al.'s patch size for PatchShuffle.
@@ -156,8 +156,8 @@ def gaussian_blur(images: torch.Tensor, sigmas: Sequence[float]) -> torch.Tensor
         if r == 0:
             return sub.clone()
         x = F.pad(sub, (r, r, r, r), mode="reflect")
-        x = F.conv2d(x, k.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-        return F.conv2d(x, k.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+        x = conv2d(x, k.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+        return conv2d(x, k.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
 
     return grouped(images, list(sigmas), one)
 

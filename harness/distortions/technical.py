@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from harness.distortions._batching import chunked, grouped, per_sample, rand, randn
+from harness.distortions._batching import chunked, conv2d, grouped, per_sample, rand, randn
 from harness.distortions.resample import box_pixelate
 
 
@@ -66,6 +66,7 @@ def _jpeg_torchvision(images: torch.Tensor, quality: Sequence[int]) -> torch.Ten
 
         def one(sub: torch.Tensor, q: int) -> torch.Tensor:
             encoded = encode_jpeg(list(to_uint8(sub)), quality=int(q))  # batched nvjpeg on CUDA
+            encoded = [e.cpu() for e in encoded]  # decode_jpeg reads its input from host memory
             decoded = torch.stack(decode_jpeg(encoded, device=sub.device))  # (b, 3, H, W)
             return decoded.to(sub.dtype).div_(255.0)
 
@@ -134,7 +135,7 @@ def _defocus(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> tor
     r = size // 2
     padded = F.pad(images, (r, r, r, r), mode="reflect")  # (B, 3, H + 2r, W + 2r)
     padded = padded.reshape(1, batch * channels, height + 2 * r, width + 2 * r)
-    out = F.conv2d(padded, weight, groups=batch * channels)  # (1, B*3, H, W)
+    out = conv2d(padded, weight, groups=batch * channels)  # (1, B*3, H, W)
     return out.view(batch, channels, height, width).clamp_(0.0, 1.0)
 
 
@@ -206,7 +207,7 @@ def _motion(images: torch.Tensor, radius: int, sigma: float, angles: list[float]
     padded = F.pad(x, (0, n_cols - 1, 0, n_rows - 1), mode="replicate")
     weight = torch.as_tensor(kernel, dtype=images.dtype, device=images.device)
     weight = weight.repeat_interleave(channels, 0).unsqueeze(1)  # (B*3, 1, rows, cols)
-    out = F.conv2d(
+    out = conv2d(
         padded.reshape(1, batch * channels, *padded.shape[-2:]), weight, groups=batch * channels
     ).view(batch, channels, height, width)
     if flip.any():
