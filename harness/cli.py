@@ -194,7 +194,34 @@ def print_metrics(metrics: dict, pretext: dict, out: Path, config) -> None:
     for key, value in pretext.get("metrics", {}).items():
         table.add_row(f"pretext {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
     stdout.print(table)
+    if metrics.get("blocks"):
+        stdout.print(blocks_table(metrics["blocks"], metrics.get("best_block")))
     stdout.print(f"run directory: {out}", highlight=False)
+
+
+def blocks_table(blocks: dict[str, dict], best: str | None = None) -> Table:
+    """``metrics.json``'s per-block section (e.g. linear probes) as a second table: one row per
+    block; the metrics of harness.metrics first (with their arrows), then any other numbers."""
+    from harness.metrics import METRICS
+
+    keys = list(dict.fromkeys(k for entry in blocks.values() for k, v in entry.items()
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)))
+    known = [k for k in METRICS if k in keys]
+    other = [k for k in keys if k not in METRICS and k != "n_test"]
+    table = Table(title="per block" + (" (* best on validation)" if best else ""),
+                  title_justify="left")
+    table.add_column("block")
+    for key in known:
+        table.add_column(f"{METRICS[key].title} {'↑' if METRICS[key].higher_is_better else '↓'}",
+                         justify="right")
+    for key in other:
+        table.add_column(key, justify="right")
+    for name, entry in blocks.items():
+        cells = [entry.get(k) for k in known + other]
+        table.add_row(f"{name} *" if name == best else name,
+                      *("" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+                        for v in cells))
+    return table
 
 
 # -- harness publish ---------------------------------------------------------------------------

@@ -333,14 +333,22 @@ class Runner:
         save_torch(out / "model.pt", {"model": head.state_dict(), "head": config.head.name,
                                       "arch": head.backbone.arch})
 
-        frame = self.predict(head, dataset, dataset.split("test"), skips, bar, "test")
+        block_frames: dict[str, pd.DataFrame] = {}
+        frame = self.predict(head, dataset, dataset.split("test"), skips, bar, "test",
+                             blocks=block_frames)
         write_csv(out / "predictions.csv", frame)
         metrics = compute(frame, dataset.labels.kinds)
+        # Per-block results: the head's own entries (finalize) + test metrics per block.
+        blocks = dict(extra.pop("blocks", None) or {})
+        for name, block in block_frames.items():
+            blocks[name] = {**blocks.get(name, {}), **compute(block, dataset.labels.kinds)}
         metrics.update(epochs=result.epochs_run, best_epoch=result.best_epoch + 1,
                        train_images=int(len(train)), val_loss=result.best_val_loss,
                        dataset=dataset.name, labels=dataset.labels.to_json(),
                        head_wall_seconds=result.wall_seconds,
                        train_label_stats=train_label_stats(dataset, train), **extra)
+        if blocks:
+            metrics["blocks"] = blocks
         if config.eval is not None:
             metrics["cross"] = {config.eval.name: self.cross_evaluate(head, bar)}
         skips.write(out / "skipped.csv")
@@ -369,8 +377,11 @@ class Runner:
 
     @torch.no_grad()
     def predict(self, head: Head, dataset: Dataset, indices: np.ndarray, skips: SkipLog, bar: Bar,
-                what: str) -> pd.DataFrame:
-        """One row per readable image of ``indices``: targets and predictions (see harness.metrics)."""
+                what: str, blocks: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+        """One row per readable image of ``indices``: targets and predictions (see harness.metrics).
+
+        ``blocks``, if given, receives one such table per entry of ``Prediction.blocks`` (e.g. the
+        linear probes of every block), for metrics per block."""
         head.to(self.device).eval()
         loader, sampler = self._loader(dataset, indices, head.sample_transform(False),
                                        getattr(head.settings, "batch_size", 32), shuffle=False,
@@ -379,6 +390,7 @@ class Runner:
         to_device = self._to_device(skips)
         task = bar.add(f"predict {what}", total=sampler.steps_per_epoch())
         rows, means, dists, binaries = [], [], [], []
+        block_parts: dict[str, tuple[list, list]] = {}
         for batch in loader:
             batch = to_device(batch)
             if "image" not in batch:
@@ -390,12 +402,22 @@ class Runner:
                 dists.append(prediction.dist.float().cpu().numpy())
             if prediction.binary is not None:
                 binaries.append(prediction.binary.cpu().numpy())
+            for name, part in (prediction.blocks or {}).items():
+                block_means, block_binaries = block_parts.setdefault(name, ([], []))
+                block_means.append(part.mean.float().cpu().numpy())
+                if part.binary is not None:
+                    block_binaries.append(part.binary.cpu().numpy())
             bar.update(task)
         bar.remove(task)
         if not rows:
             raise DataError(f"dataset {dataset.name!r}: no readable images to predict")
         index = np.concatenate(rows)
         pred_mean = np.concatenate(means)
+        if blocks is not None:
+            for name, (block_means, block_binaries) in block_parts.items():
+                blocks[name] = prediction_frame(
+                    dataset, index, np.concatenate(block_means), None,
+                    np.concatenate(block_binaries) if block_binaries else None)
         return prediction_frame(dataset, index, pred_mean,
                                 np.concatenate(dists) if dists else None,
                                 np.concatenate(binaries) if binaries else None)

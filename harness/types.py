@@ -158,8 +158,12 @@ class Prediction:
         mean: (B,) predicted score on the dataset's scale.
         dist: (B, M) predicted score distribution, or None.
         binary: (B,) predicted binary label (0/1); None means ``mean > threshold``.
+        blocks: alternative predictions of the same images by name, e.g. one per probed block
+            of a linear-probe head; the runner reports test metrics for each under
+            ``metrics.json["blocks"]``. None: no such breakdown.
     """
 
     mean: torch.Tensor
     dist: torch.Tensor | None = None
     binary: torch.Tensor | None = None
+    blocks: dict[str, Prediction] | None = None
