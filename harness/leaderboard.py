@@ -10,8 +10,6 @@ the same images; the tests are :mod:`harness.comparisons`. Rendering is
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -235,22 +233,9 @@ def choose_decision(requested: str, metrics: list[str], cross: bool, notes: list
     return wanted if wanted.metric in metrics else None
 
 
-@contextlib.contextmanager
-def _frozen_gc():
-    """statsmodels' Holm correction calls ``gc.collect()`` every time, which walks every live
-    object (seconds per call once torch is imported); freezing the existing objects first makes
-    that walk cheap and changes nothing else."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def test(table: Table, targets: cmp.Targets, preds: dict[EntryKey, cmp.Predictions]) -> None:
     """Fill in the table's tests against the baseline, seed tests, marks and tiers."""
-    with _frozen_gc():
-        _test(table, targets, preds)
+    _test(table, targets, preds)
 
 
 def _test(table: Table, targets: cmp.Targets, preds: dict[EntryKey, cmp.Predictions]) -> None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -722,7 +723,13 @@ def correct(p_values: ArrayLike, method: Correction = "holm", alpha: float = 0.0
         raise ValueError("p-values must lie in [0, 1].")
     out = p.copy()
     if method != "none" and ok.any():
-        out[ok] = multipletests(p[ok], alpha=alpha, method=method)[1]
+        # statsmodels' Holm path calls gc.collect() on every call, which walks every live object
+        # (about a second once torch is imported); freezing them first makes that walk cheap.
+        gc.freeze()
+        try:
+            out[ok] = multipletests(p[ok], alpha=alpha, method=method)[1]
+        finally:
+            gc.unfreeze()
     return out
 
 

@@ -26,10 +26,12 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import torch
 from pydantic import BaseModel, ConfigDict, create_model
+
+if TYPE_CHECKING:  # annotations only: `harness publish` and `--help` need not import torch
+    import torch
 
 #: Plugin names: lower case, start with a letter, then letters, digits and underscores.
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
