@@ -195,14 +195,19 @@ def pfister_batch(
         A :class:`VariantBatch`.
     """
     bases = _as_list(images)
-    probe = catalogue("pfister2021")[0]
-    for image in bases:
+    for i, image in enumerate(bases):
         if not isinstance(image, torch.Tensor) or image.dim() != 3:
             raise DistortionError(
-                "pfister_batch: every base image must be a (3, H, W) tensor; "
+                f"pfister_batch: base image {i} must be a (3, H, W) tensor; "
                 f"got {getattr(image, 'shape', type(image).__name__)}"
             )
-        check_images(image[None], probe)
+        try:
+            check_images(image[None], catalogue("pfister2021")[0])
+        except DistortionError as error:
+            problem = str(error).split("[0, 1], ")[1].split(";")[0]
+            raise DistortionError(
+                f"pfister_batch: base image {i} must be float (3, H, W) in [0, 1]; {problem}"
+            ) from None
     if backend not in ("fast", "reference"):
         raise DistortionError(
             f"pfister_batch: unknown backend {backend!r}; choose 'fast' or 'reference'"

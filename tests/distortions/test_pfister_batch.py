@@ -121,7 +121,7 @@ def test_fast_and_reference_agree_on_deterministic_rows(bases):
 
 def test_values_in_range_and_bad_input(batch):
     assert batch.images.min() >= 0 and batch.images.max() <= 1
-    with pytest.raises(DistortionError, match=r"images must be"):
-        pfister_batch([torch.rand(3, 32, 32) * 2])
-    with pytest.raises(DistortionError, match=r"\(3, H, W\)"):
+    with pytest.raises(DistortionError, match=r"base image 1 must be float .* got values in"):
+        pfister_batch([torch.rand(3, 32, 32), torch.rand(3, 32, 32) * 2])
+    with pytest.raises(DistortionError, match=r"base image 0 must be a \(3, H, W\)"):
         pfister_batch([torch.rand(1, 3, 32, 32)])
