@@ -269,6 +269,55 @@ def publish(runs_root, baseline, alpha, correction, decide, resamples, bootstrap
         stdout.print(f"wrote {path}", highlight=False)
 
 
+# -- harness sweep -----------------------------------------------------------------------------
+@cli.command(context_settings={"show_default": True})
+@click.argument("config_file", metavar="CONFIG.toml", type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the plan: every cell and whether it is "
+              "finished, cached or pending, and the pretraining runs to do; run nothing.")
+@click.option("-j", "--jobs", type=click.IntRange(1), default=1,
+              help="Cells run at once (local worker processes, each with cores/jobs threads).")
+@click.option("--launcher", type=click.Choice(["local", "slurm", "submitit-local"]),
+              default="local", help="local: worker processes on this machine; slurm: submitit "
+              "job arrays with the config's [launcher.slurm]; submitit-local: the same through "
+              "submitit's local executor.")
+@click.option("--resume", is_flag=True, help="Finish an interrupted sweep (e.g. after kill -9).")
+@click.option("--out", type=click.Path(path_type=Path), help="The sweep folder (status.json, "
+              "runs/, logs/).  [default: the config's `out`, else sweeps/<name>]")
+@click.option("--set", "sets", multiple=True, metavar="SECTION.KEY=VALUE",
+              help="Override a setting of every cell, e.g. --set run.num_workers=4 (repeatable).")
+@click.option("--publish/--no-publish", default=True, help="Run `harness publish` on the "
+              "sweep's runs at the end.")
+@click.pass_context
+def sweep(ctx: click.Context, config_file, dry_run, jobs, launcher, resume, out, sets,
+          publish) -> None:
+    """Run a cross product of configurations (pretexts × heads × datasets × backbones × seeds ×
+    label fractions, see docs/sweeps.md): each pretext configuration is pretrained once and
+    reused by every head, finished cells are skipped, a failed cell is recorded in the sweep's
+    status.json and the others go on; at the end, the leaderboards are published."""
+    from harness.launchers import make_launcher
+    from harness.sweep.command import load_plan, print_plan, summary_lines
+    from harness.sweep.execute import run_sweep
+
+    plan = load_plan(config_file, ctx.obj.registry, out, parse_sets(list(sets)))
+    if dry_run:
+        print_plan(plan, stdout)
+        return
+    for warning in plan.warnings:
+        log.warning(warning)
+    runner = make_launcher(launcher, jobs, plan.out / "submitit", plan.spec.launcher.slurm,
+                           plan.name)
+    try:
+        status = run_sweep(plan, runner, resume=resume, publish=publish, strict=ctx.obj.strict)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: finish it with harness sweep {config_file} --resume",
+                      markup=False, highlight=False)
+        raise click.exceptions.Exit(130) from None
+    for line in summary_lines(plan, status):
+        stdout.print(line, highlight=False, markup=False)
+    if status.counts()["failed"] or status.sweep.get("publish_errors"):
+        raise click.exceptions.Exit(1)
+
+
 # -- harness make-synthetic --------------------------------------------------------------------
 @cli.command("make-synthetic", context_settings={"show_default": True})
 @click.option("--format", "fmt", type=click.Choice(["ava", "aadb", "cuhkpq", "tid2013",
