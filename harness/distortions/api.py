@@ -134,7 +134,7 @@ def check_levels(levels, d: Distortion, batch: int) -> list[int]:
         levels = levels.tolist() if levels.dim() == 1 else int(levels)
     if _as_int(levels) is not None:
         levels = [levels] * batch
-    elif isinstance(levels, Sequence) and not isinstance(levels, str):
+    elif hasattr(levels, "__len__") and not isinstance(levels, (str, bytes, dict)):
         levels = list(levels)
         if len(levels) != batch:
             raise DistortionError(
@@ -207,6 +207,8 @@ def apply(
     check_images(images, d)
     levels = check_levels(levels, d, images.shape[0])
     generator = fork(generator)
+    if not any(levels):
+        return images.clone()
     if backend == "reference":
         return apply_reference(images, d, levels, generator)
     work = images if images.dtype in (torch.float32, torch.float64) else images.float()
@@ -220,8 +222,6 @@ def apply(
     if d.name == "motion_blur":  # one angle per sample of the whole batch, as the reference draws
         params = [p and (*p, a) for p, a in zip(params, motion_angles(work.shape[0], generator))]
     rows = [i for i, k in enumerate(levels) if k != 0]
-    if not rows:
-        return images.clone()
     sub = (
         work
         if len(rows) == len(levels)

@@ -70,3 +70,11 @@ def test_output_keeps_shape_device_and_dtype():
         assert y.min() >= 0 and y.max() <= 1
     half = apply(x.half(), "contrast", 2)
     assert half.dtype == torch.float16
+
+
+def test_levels_as_numpy_and_identity_on_a_single_image():
+    import numpy as np
+
+    x = torch.rand(2, 3, 16, 16)
+    torch.testing.assert_close(apply(x, "tint", np.array([0, 2])), apply(x, "tint", [0, 2]))
+    assert torch.equal(apply(x[:1], "sheng_mixup", 0), x[:1])  # no partner needed at level 0
