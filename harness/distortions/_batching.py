@@ -129,6 +129,10 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
     if not x.is_cuda:
         return F.conv2d(x, weight, groups=groups)
     cudnn = torch.backends.cudnn
-    with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
-                     deterministic=cudnn.deterministic, allow_tf32=False):
+    with cudnn.flags(
+        enabled=cudnn.enabled,
+        benchmark=cudnn.benchmark,
+        deterministic=cudnn.deterministic,
+        allow_tf32=False,
+    ):
         return F.conv2d(x, weight, groups=groups)

@@ -30,8 +30,16 @@ BACKENDS = ("fast", "reference")
 #: Fast ops that are not chunked on the CPU: those that draw random numbers themselves (so their
 #: draws do not depend on the device; motion blur's angles and mixup's partners are drawn up
 #: front) and the JPEG codec, which works image by image anyway.
-UNCHUNKED = frozenset({"gaussian_noise", "impulse_noise", "sheng_gaussian_noise",
-                       "sheng_patch_shuffle", "jpeg_compression", "sheng_jpeg"})
+UNCHUNKED = frozenset(
+    {
+        "gaussian_noise",
+        "impulse_noise",
+        "sheng_gaussian_noise",
+        "sheng_patch_shuffle",
+        "jpeg_compression",
+        "sheng_jpeg",
+    }
+)
 
 #: A fast op: (images of the non-identity samples, their levels, their parameters, generator).
 FastOp = Callable[[torch.Tensor, list[int], list, torch.Generator | None], torch.Tensor]

@@ -21,7 +21,7 @@ import torch
 from harness.distortions import composition
 from harness.distortions.api import apply, check_images, fork
 from harness.distortions.catalogue import Distortion, DistortionError, catalogue, get
-from harness.distortions.reference import _composition, apply_reference
+from harness.distortions.reference import apply_reference, pillow_composition
 from harness.distortions.resample import letterbox, resize, short_side_size
 from harness.distortions.technical import to_uint8
 
@@ -148,7 +148,7 @@ def _variants_reference(frames, canvases, generator) -> dict[tuple[int, int], to
     crop_d, rot_d = get("hcrop"), get("rotate")
 
     def refs(d):
-        arrays = [_composition(d, f, 0, c) / 255.0 for f, c in zip(frame_codes, canvas_codes)]
+        arrays = [pillow_composition(d, f, 0, c) / 255.0 for f, c in zip(frame_codes, canvas_codes)]
         return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(frames)
 
     out = {

@@ -103,7 +103,7 @@ def _style(d: Distortion, x: np.ndarray, level: int) -> np.ndarray:
     return dtn.shadhi(x, 50.0, p, radius)
 
 
-def _composition(
+def pillow_composition(
     d: Distortion, x: np.ndarray, level: int, canvas: np.ndarray | None = None
 ) -> np.ndarray:
     """Pfister's crop / rotate / ratio of frame ``x``; crops and rotations read ``canvas`` (the
@@ -211,7 +211,7 @@ def apply_reference(
                 results.append(_technical(d, codes[i], levels[i], per_image_seeds[i], angles[i]))
             else:
                 canvas = canvases[i] if canvases is not None else None
-                results.append(_composition(d, codes[i], levels[i], canvas))
+                results.append(pillow_composition(d, codes[i], levels[i], canvas))
         stacked = (
             torch.from_numpy(np.stack(results)).permute(0, 3, 1, 2).to(images.dtype).div_(255.0)
         )
