@@ -45,10 +45,21 @@ class Ended:
     detail: str | None
 
 
+def threads_per_cell(jobs: int) -> int:
+    """Torch CPU threads for each of ``jobs`` concurrent cells on this machine: its cores, shared."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, jobs))
+
+
 class Launcher(abc.ABC):
     name: str
-    #: How many cells run at once at most (for the ETA).
-    parallel: int
+    #: How many cells run at once at most; None: as many as the cluster schedules.
+    parallel: int | None
+    #: Torch CPU threads per cell (``run.threads``); 0: torch's default.
+    threads: int = 0
 
     @abc.abstractmethod
     def free(self) -> int:
@@ -74,6 +85,7 @@ class LocalLauncher(Launcher):
 
     def __init__(self, jobs: int) -> None:
         self.parallel = jobs
+        self.threads = threads_per_cell(jobs)
         self.procs: dict[str, tuple[subprocess.Popen, Task]] = {}
 
     def free(self) -> int:
@@ -153,20 +165,24 @@ class CellJob(submitit.helpers.Checkpointable):
 class SubmititLauncher(Launcher):
     """Cells as submitit jobs; the cells that become ready together go in one job array.
 
-    ``cluster="slurm"`` submits to Slurm with the sweep's ``[launcher.slurm]`` parameters;
+    ``cluster="slurm"`` submits to Slurm with the sweep's ``[launcher.slurm]`` parameters (at
+    most ``array_parallelism`` jobs at once if set; each cell uses ``cpus_per_task`` threads);
     ``cluster="local"`` uses submitit's local executor (the tests, and trying a cluster setup on
     one machine), at most ``parallel`` jobs at once.
     """
 
     def __init__(self, folder: Path, cluster: str, slurm: SlurmSpec, parallel: int | None,
                  name: str) -> None:
-        if cluster == "slurm" and shutil.which("sbatch") is None:
-            raise UsageError("--launcher slurm: sbatch is not on PATH; run the sweep on the "
-                             "cluster's login node (--launcher submitit-local tries the same path "
-                             "on this machine)")
+        missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
+        if cluster == "slurm" and missing:
+            raise UsageError(f"--launcher slurm: {' and '.join(missing)} not on PATH; run the "
+                             f"sweep on the cluster's login node (--launcher submitit-local tries "
+                             f"the same path on this machine)")
         self.name = "slurm" if cluster == "slurm" else "submitit-local"
         self.cluster = cluster
-        self.parallel = parallel or slurm.array_parallelism or 1_000_000
+        self.parallel = parallel if cluster == "local" else slurm.array_parallelism
+        self.threads = threads_per_cell(parallel or 1) if cluster == "local" else (
+            slurm.cpus_per_task or 0)
         self.executor = submitit.AutoExecutor(folder=folder, cluster=cluster,
                                               slurm_max_num_timeout=slurm.max_requeues,
                                               local_max_num_timeout=slurm.max_requeues)
@@ -174,6 +190,8 @@ class SubmititLauncher(Launcher):
         self.jobs: dict[str, submitit.Job] = {}
 
     def free(self) -> int:
+        if self.parallel is None:
+            return 1_000_000
         return self.parallel - len(self.jobs)
 
     def start(self, tasks: list[Task]) -> dict[str, str]:

@@ -65,9 +65,28 @@ def test_slurm_parameters_reach_submitit():
         "slurm_setup": ["module load cuda"], "slurm_additional_parameters": {"account": "iaa"}}
 
 
+def test_slurm_cells_use_their_allocation(tmp_path, monkeypatch):
+    (tmp_path / "bin").mkdir()
+    for command in ("sbatch", "srun"):  # stand-ins: nothing is submitted here
+        path = tmp_path / "bin" / command
+        path.write_text("#!/bin/sh\nexit 1\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    launcher = make_launcher("slurm", 4, tmp_path, SlurmSpec(cpus_per_task=8), "s")
+    assert (launcher.name, launcher.parallel, launcher.threads) == ("slurm", None, 8)
+    assert launcher.free() > 10_000  # the cluster queues: submit whatever is ready
+    limited = make_launcher("slurm", 4, tmp_path, SlurmSpec(array_parallelism=3), "s")
+    assert (limited.parallel, limited.free(), limited.threads) == (3, 3, 0)
+
+
+def test_local_threads_share_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert [LocalLauncher(jobs).threads for jobs in (1, 2, 3, 16, 32)] == [16, 8, 5, 1, 1]
+
+
 def test_slurm_without_sbatch_is_a_usage_error(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(UsageError, match="sbatch is not on PATH"):
+    with pytest.raises(UsageError, match="sbatch and srun not on PATH"):
         make_launcher("slurm", 1, tmp_path, SlurmSpec(), "s")
 
 

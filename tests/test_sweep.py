@@ -339,6 +339,13 @@ def test_scheduler_writes_cell_files_with_threads(tmp_path, registry):
     data = read_json(plan.out / "cells" / f"{cell.key}.json")
     assert data["raw"]["run"] == {"progress": False, "threads": 3}
     assert data["hash"] == cell.config.hash and data["out"] == str(cell.run_dir)
+    # threads=0 leaves torch's default; a sweep's own run.threads wins.
+    Scheduler(plan, FakeLauncher(plan, 2), status, threads=0)
+    assert read_json(plan.out / "cells" / f"{cell.key}.json")["raw"]["run"] == {"progress": False}
+    plan = plan_of(tmp_path, registry, 'pretexts = ["random"]\nheads = ["nima"]',
+                   "[base.run]\nthreads = 5")
+    Scheduler(plan, FakeLauncher(plan, 2), Status(plan, "fake", 2), threads=3)
+    assert read_json(plan.out / "cells" / f"{cell.key}.json")["raw"]["run"]["threads"] == 5
 
 
 # -- real cells --------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Sweeps: a cross product of ``harness run`` configurations, run once each, resumable, on local
 workers or a cluster, ending with ``harness publish``. See docs/sweeps.md.
 
-- :mod:`harness.sweep.spec` — the sweep file's schema
+- :mod:`harness.sweep.spec`, :mod:`harness.sweep.checks` — the sweep file's schema and its checks
 - :mod:`harness.sweep.plan` — expansion into cells, cell keys, publishing groups
 - :mod:`harness.sweep.execute` — the scheduler (pretraining once), resume, publishing
 - :mod:`harness.sweep.cell`, :mod:`harness.sweep.worker` — running one cell

@@ -14,7 +14,6 @@ directory resumes through the runner; a half-trained cache entry resumes from ``
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -31,15 +30,6 @@ from harness.sweep.plan import Cell, Plan
 from harness.sweep.status import Status, read_status
 
 log = logging.getLogger(__name__)
-
-
-def threads_per_cell(jobs: int) -> int:
-    """Torch CPU threads for each of ``jobs`` concurrent cells: the cores, shared out."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, jobs))
 
 
 def check_resumable(plan: Plan, resume: bool) -> None:
@@ -61,7 +51,8 @@ class Scheduler:
         plan: the sweep.
         launcher: where cells run.
         status: the status file.
-        threads: torch CPU threads per cell (``run.threads``, unless the sweep sets it).
+        threads: torch CPU threads per cell (``run.threads``, unless the sweep sets it; 0:
+            leave torch's default).
         strict: pass ``--strict-plugins`` on to the cells.
         poll_seconds: how often to look at the running cells.
     """
@@ -81,7 +72,7 @@ class Scheduler:
         run = {"progress": False}
         for key in self.queue:
             cell = self.cells[key]
-            extra = {**run, **({} if (cell.raw.get("run") or {}).get("threads")
+            extra = {**run, **({} if (cell.raw.get("run") or {}).get("threads") or not threads
                                else {"threads": threads})}
             write_cell_file(cell, self.cell_dir, extra, strict)
 
@@ -210,8 +201,7 @@ def run_sweep(plan: Plan, launcher: Launcher, *, resume: bool, publish: bool = T
     try:
         check_resumable(plan, resume)
         status = Status(plan, launcher.name, launcher.parallel)
-        scheduler = Scheduler(plan, launcher, status, threads_per_cell(launcher.parallel),
-                              strict, poll_seconds)
+        scheduler = Scheduler(plan, launcher, status, launcher.threads, strict, poll_seconds)
         display = Display(plan, status, launcher.parallel, enabled=live)
         try:
             with display:

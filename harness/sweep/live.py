@@ -37,9 +37,10 @@ def _elapsed(started: str | None) -> float | None:
     return time.time() - datetime.strptime(started, "%Y-%m-%dT%H:%M:%S%z").timestamp()
 
 
-def eta_seconds(status: Status, parallel: int) -> float | None:
+def eta_seconds(status: Status, parallel: int | None) -> float | None:
     """Time left: the mean wall time of this invocation's finished cells (leaders and the others
-    apart: a leader also pretrains) times the cells left, spread over ``parallel`` workers."""
+    apart: a leader also pretrains) times the cells left, spread over ``parallel`` workers (None:
+    all at once)."""
     walls: dict[bool, list[float]] = {True: [], False: []}
     for cell in status.cells.values():
         if cell["state"] == "done" and cell["started"] and cell["wall_seconds"] is not None:
@@ -56,10 +57,10 @@ def eta_seconds(status: Status, parallel: int) -> float | None:
         elif cell["state"] == "running":
             left += max(0.0, mean[bool(cell["leader"])] - (_elapsed(cell["started"]) or 0.0))
             n += 1
-    return left / min(parallel, n) if n else None
+    return left / min(parallel or n, n) if n else None
 
 
-def progress_line(status: Status, parallel: int) -> str:
+def progress_line(status: Status, parallel: int | None) -> str:
     counts = status.counts()
     eta = eta_seconds(status, parallel)
     return (f"[{counts['done'] + counts['failed']}/{len(status.cells)}"
@@ -70,7 +71,8 @@ def progress_line(status: Status, parallel: int) -> str:
 class Display:
     """A rich Live table while the sweep runs (only on a terminal, and when ``enabled``)."""
 
-    def __init__(self, plan: Plan, status: Status, parallel: int, enabled: bool = True) -> None:
+    def __init__(self, plan: Plan, status: Status, parallel: int | None,
+                 enabled: bool = True) -> None:
         self.plan, self.status, self.parallel = plan, status, parallel
         self.labels = {cell.key: cell.label() for cell in plan.cells}
         self.live = (Live(console=console, refresh_per_second=2, transient=False)

@@ -23,7 +23,8 @@ from harness.config import PLUGIN_SECTIONS, RunConfig, merge, resolve
 from harness.errors import ConfigError
 from harness.registry import Registry
 from harness.runner import default_out
-from harness.sweep.spec import DEFAULT_AXES, Axes, PluginSettings, SweepSpec, check_plugins
+from harness.sweep.checks import check_plugins
+from harness.sweep.spec import DEFAULT_AXES, Axes, PluginSettings, SweepSpec
 
 #: The group of a sweep without variants.
 MAIN = "main"

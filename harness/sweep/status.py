@@ -45,7 +45,7 @@ def read_status(out: Path) -> dict[str, Any] | None:
 class Status:
     """The in-memory status of one sweep invocation, mirrored to ``status.json``."""
 
-    def __init__(self, plan: Plan, launcher: str, jobs: int) -> None:
+    def __init__(self, plan: Plan, launcher: str, jobs: int | None) -> None:
         self.path = plan.out / "status.json"
         previous = read_status(plan.out) or {}
         old_cells = previous.get("cells") or {}
