@@ -338,7 +338,7 @@ def test_scheduler_writes_cell_files_with_threads(tmp_path, registry):
     cell = plan.cells[0]
     data = read_json(plan.out / "cells" / f"{cell.key}.json")
     assert data["raw"]["run"] == {"progress": False, "threads": 3}
-    assert data["hash"] == cell.config.hash and data["out"] == str(cell.run_dir)
+    assert data["hash"] == cell.config.hash and data["out"] == str(cell.run_dir.resolve())
     # threads=0 leaves torch's default; a sweep's own run.threads wins.
     Scheduler(plan, FakeLauncher(plan, 2), status, threads=0)
     assert read_json(plan.out / "cells" / f"{cell.key}.json")["raw"]["run"] == {"progress": False}

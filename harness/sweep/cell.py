@@ -29,11 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def write_cell_file(cell: Cell, folder: Path, run: dict[str, Any], strict: bool) -> Path:
-    """Write ``<folder>/<key>.json``; ``run`` adds operational settings (threads, progress)."""
+    """Write ``<folder>/<key>.json``; ``run`` adds operational settings (threads, progress).
+    Paths are absolute: a cluster job may start in another folder."""
     raw = {**cell.raw, "run": {**(cell.raw.get("run") or {}), **run}}
     return write_json(folder / f"{cell.key}.json", {
-        "key": cell.key, "raw": raw, "hash": cell.config.hash, "out": str(cell.run_dir),
-        "outcome": str(outcome_path(folder, cell.key)), "strict_plugins": strict})
+        "key": cell.key, "raw": raw, "hash": cell.config.hash, "out": str(cell.run_dir.resolve()),
+        "outcome": str(outcome_path(folder, cell.key).resolve()), "strict_plugins": strict})
 
 
 def outcome_path(folder: Path, key: str) -> Path:

@@ -68,13 +68,24 @@ def progress_line(status: Status, parallel: int | None) -> str:
             f"{', eta ' + duration(eta) if eta is not None else ''}]")
 
 
+def short_labels(plan: Plan) -> dict[str, str]:
+    """Each cell's coordinates that vary across the sweep: ``rotnet × nima · seed 1 · 20%``."""
+    coords = {cell.key: cell.describe() for cell in plan.cells}
+    shown = [k for k in ("dataset", "eval", "backbone", "seed", "label_fraction")
+             if len({str(c[k]) for c in coords.values()}) > 1]
+    text = {"dataset": str, "eval": lambda v: f"→ {v or '-'}", "backbone": str,
+            "seed": lambda v: f"seed {v}", "label_fraction": lambda v: f"{v:.0%}"}
+    return {key: " · ".join([f"{c['pretext']} × {c['head']}"] + [text[k](c[k]) for k in shown])
+            for key, c in coords.items()}
+
+
 class Display:
     """A rich Live table while the sweep runs (only on a terminal, and when ``enabled``)."""
 
     def __init__(self, plan: Plan, status: Status, parallel: int | None,
                  enabled: bool = True) -> None:
         self.plan, self.status, self.parallel = plan, status, parallel
-        self.labels = {cell.key: cell.label() for cell in plan.cells}
+        self.labels = short_labels(plan)
         self.live = (Live(console=console, refresh_per_second=2, transient=False)
                      if enabled and console.is_terminal else None)
 
@@ -100,9 +111,11 @@ class Display:
         table = Table(title=f"sweep {self.plan.name}: {summary}"
                             f"{'  eta ' + duration(eta) if eta is not None else ''}",
                       title_justify="left", expand=False)
-        for column in ("state", "cell", "time", "error"):
-            table.add_column(column, overflow="ellipsis", no_wrap=True,
-                             max_width=60 if column == "error" else None)
+        table.add_column("state", no_wrap=True, min_width=19)
+        table.add_column("cell", no_wrap=True, overflow="ellipsis",
+                         min_width=min(60, max(map(len, self.labels.values()), default=4)))
+        table.add_column("time", no_wrap=True, min_width=12, justify="right")
+        table.add_column("error", no_wrap=True, overflow="ellipsis", ratio=1)
         rows = sorted(self.status.cells.items(), key=lambda kv: ORDER[kv[1]["state"]])
         room = max(3, console.height - 8)
         for key, cell in rows[:room]:
