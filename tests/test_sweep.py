@@ -348,6 +348,34 @@ def test_scheduler_writes_cell_files_with_threads(tmp_path, registry):
     assert read_json(plan.out / "cells" / f"{cell.key}.json")["raw"]["run"]["threads"] == 5
 
 
+def test_the_cell_lock_keeps_a_second_worker_out(tmp_path, registry, monkeypatch):
+    """While one worker holds a cell, another waits; when the first finished it, the second
+    returns without running anything."""
+    import threading
+
+    from filelock import FileLock
+
+    monkeypatch.setattr("harness.registry.build_registry", lambda strict=False: registry)
+    plan = plan_of(tmp_path, registry, 'pretexts = ["random"]\nheads = ["nima"]')
+    cell = plan.cells[0]
+    Scheduler(plan, FakeLauncher(plan, 1), Status(plan, "fake", 1), threads=1)
+    cell.run_dir.mkdir(parents=True)
+    outcomes = []
+    with FileLock(str(cell.run_dir / ".lock")):
+        second = threading.Thread(target=lambda: outcomes.append(
+            run_cell(plan.out / "cells" / f"{cell.key}.json")))
+        second.start()
+        for _ in range(30):  # unlocked, the runner would write config.json at once
+            time.sleep(0.1)
+            assert not (cell.run_dir / "config.json").exists()
+        assert second.is_alive()
+        write_json(cell.run_dir / "metrics.json", {"srcc": 0.5})  # the first worker finishes
+        write_json(cell.run_dir / "pretext.json", {})
+    second.join(timeout=60)
+    assert outcomes[0]["state"] == "done" and outcomes[0]["pretrained"] is False
+    assert not (cell.run_dir / "config.json").exists()  # nothing ran
+
+
 # -- real cells --------------------------------------------------------------------------------
 class InlineLauncher(Launcher):
     """Runs each cell at once in this process (real runs, no worker start-up cost)."""
