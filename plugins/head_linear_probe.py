@@ -39,8 +39,9 @@ class LinearProbeSettings(HeadSettings):
         feature_norm: a BatchNorm without affine parameters on the pooled features (the probes of
             Gidaris et al.'s public code); it is part of the probe, not of the backbone.
         blocks: the blocks to probe (None: every block of ``feature_info``).
-        select_by: choose each probe's epoch and each block's learning rate on the validation
-            ``loss`` (CE / squared error) or ``acc``.
+        select_by: choose each probe's epoch and each block's learning rate (and the best block)
+            on the validation ``acc`` or ``loss`` (CE / squared error), the other breaking ties;
+            ``auto``: accuracy for classification (the paper's metric), loss for regression.
         epochs: the paper gives no number; 30 covers three learning-rate steps (our choice).
     """
 
@@ -58,7 +59,7 @@ class LinearProbeSettings(HeadSettings):
     pool: Literal["avg", "max"] = "avg"
     feature_norm: bool = True
     blocks: list[str] | None = None
-    select_by: Literal["loss", "acc"] = "loss"
+    select_by: Literal["auto", "acc", "loss"] = "auto"
 
     @model_validator(mode="after")
     def _valid(self):
@@ -187,9 +188,12 @@ class LinearProbe(Head):
         return self._step(batch, accumulate=True)
 
     # -- selection -----------------------------------------------------------------------------
-    def _score(self, record: dict) -> float:
-        """Lower is better: the validation loss, or minus the accuracy (loss breaks ties)."""
-        return record["loss"] if self.settings.select_by == "loss" else -record["acc"]
+    def _score(self, record: dict) -> tuple[float, float]:
+        """Lower is better: (minus the accuracy, the loss), or (the loss, minus the accuracy)."""
+        by = self.settings.select_by
+        if by == "auto":
+            by = "acc" if self.settings.task == "classification" else "loss"
+        return (-record["acc"], record["loss"]) if by == "acc" else (record["loss"], -record["acc"])
 
     def on_epoch_end(self, epoch: int, val_loss: float, optimization: Optimization) -> bool:
         """Snapshot every probe (and its block's feature statistics) at its best validation
@@ -207,9 +211,8 @@ class LinearProbe(Head):
                 continue
             record = {"epoch": epoch + 1, "loss": loss_sum / count, "acc": correct / count}
             best = self._best.get((i, j))
-            if math.isfinite(record["loss"]) and (
-                    best is None or (self._score(record), record["loss"])
-                    < (self._score(best), best["loss"])):
+            if math.isfinite(record["loss"]) and (best is None
+                                                  or self._score(record) < self._score(best)):
                 state = {f"probe.{k}": v.detach().clone()
                          for k, v in self.probes[i][j].state_dict().items()}
                 state.update({f"norm.{k}": v.detach().clone()
@@ -235,13 +238,13 @@ class LinearProbe(Head):
             if not candidates:
                 raise UsageError(f"head 'linear_probe': block {g.name!r} has no finite "
                                  f"validation loss at any learning rate; lower head.lrs")
-            j, best = min(candidates, key=lambda c: (self._score(c[1]), c[1]["loss"]))
+            j, best = min(candidates, key=lambda c: self._score(c[1]))
             self.probes[i][j].load_state_dict({k[6:]: v for k, v in best["state"].items()
                                                if k.startswith("probe.")})
             self.norms[i].load_state_dict({k[5:]: v for k, v in best["state"].items()
                                            if k.startswith("norm.")})
             self.chosen[i] = j
-            scores.append((self._score(best), best["loss"]))
+            scores.append(self._score(best))
             blocks[g.name] = {"lr": self.settings.lrs[j], "best_epoch": best["epoch"],
                               "val_loss": best["loss"], "val_acc": best["acc"], "dim": g.dim}
         self.best_block.fill_(min(range(len(scores)), key=scores.__getitem__))

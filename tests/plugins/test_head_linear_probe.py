@@ -84,7 +84,7 @@ def test_one_optimizer_group_per_learning_rate_over_probes_only(registry):
 
 # ------------------------------------------------------------------------ selection
 def test_each_block_keeps_its_best_lr_at_its_best_epoch_and_the_best_block_wins(registry):
-    head = make(registry, lrs=[0.1, 0.01], blocks=["block3", "block4"])
+    head = make(registry, lrs=[0.1, 0.01], blocks=["block3", "block4"], select_by="loss")
     # epoch 1: block3 lr 0.01 best (loss 0.4); block4 lr 0.1 best (0.5)
     head._val[:] = torch.tensor([[[0.6, 6, 10], [0.4, 7, 10]], [[0.5, 6, 10], [0.9, 5, 10]]],
                                 dtype=torch.float64)
@@ -109,11 +109,16 @@ def test_each_block_keeps_its_best_lr_at_its_best_epoch_and_the_best_block_wins(
     assert result["blocks"]["block4"]["val_acc"] == pytest.approx(0.8)
 
 
-def test_select_by_accuracy(registry):
-    head = make(registry, lrs=[0.1, 0.01], blocks=["block4"], select_by="acc")
+@pytest.mark.parametrize("select_by,task,lr", [("acc", "classification", 0.01),
+                                               ("auto", "classification", 0.01),
+                                               ("loss", "classification", 0.1),
+                                               ("auto", "regression", 0.1)])
+def test_select_by_accuracy_or_loss(registry, select_by, task, lr):
+    head = make(registry, lrs=[0.1, 0.01], blocks=["block4"], select_by=select_by, task=task)
+    # lr 0.1: loss 0.02, acc 0.6; lr 0.01: loss 0.09, acc 0.8
     head._val[:] = torch.tensor([[[0.2, 6, 10], [0.9, 8, 10]]], dtype=torch.float64)
     head.on_epoch_end(0, 0.0, None)
-    assert head.finalize({})["blocks"]["block4"]["lr"] == 0.01
+    assert head.finalize({})["blocks"]["block4"]["lr"] == lr
 
 
 # ------------------------------------------------------------------------ predictions
