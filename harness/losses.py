@@ -50,3 +50,56 @@ def huber_loss(pred: torch.Tensor, target: torch.Tensor, delta: float = 1 / 9) -
     a = (pred - target).abs()  # (B, M)
     per_output = torch.where(a <= delta, 0.5 * a.pow(2), delta * (a - 0.5 * delta))  # (B, M)
     return per_output.sum(dim=1)
+
+
+def l1_distance(target: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """Per-sample L1 distance between distributions, ``sum_m |t_m - p_m|``: (B, M) -> (B,).
+
+    The activation loss of the auto-encoder/SAF paper (Table 4's default, its "weak constraint":
+    "L1 distance calculates the sum of the absolute value of the difference between the target
+    value and the output value").
+    """
+    return (target - pred).abs().sum(dim=1)
+
+
+def kl_divergence(target: torch.Tensor, pred: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Per-sample Kullback-Leibler divergence ``KL(t || p) = sum_m t_m (log t_m - log p_m)`` in
+    nats, with ``0 log 0 = 0``: (B, M) -> (B,). ``pred`` is clamped at ``eps`` inside the log.
+
+    The KL activation loss of the auto-encoder/SAF paper's Table 4 (target = ground truth).
+    """
+    log_ratio = torch.log(target.clamp_min(eps)) - torch.log(pred.clamp_min(eps))  # (B, M)
+    return torch.where(target > 0, target * log_ratio, torch.zeros_like(log_ratio)).sum(dim=1)
+
+
+def js_divergence(target: torch.Tensor, pred: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Per-sample Jensen-Shannon divergence ``1/2 KL(t || m) + 1/2 KL(p || m)``, ``m = (t + p)/2``,
+    in nats (bounded by ln 2): (B, M) -> (B,).
+
+    The JS activation loss of the auto-encoder/SAF paper's Table 4 (Lin, IEEE TIT 1991, Eq. 4.1).
+    """
+    middle = 0.5 * (target + pred)  # (B, M)
+    return 0.5 * kl_divergence(target, middle, eps) + 0.5 * kl_divergence(pred, middle, eps)
+
+
+def masked_reconstruction(recon: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+                          kind: str = "mse") -> torch.Tensor:
+    """Per-image reconstruction error over the valid pixels only (padding excluded).
+
+    ``mse``: mean of ``(x_hat - x)^2``, ``l1``: mean of ``|x_hat - x|``, both over the channels
+    and the pixels where ``mask`` is 1 (an auto-encoder's reconstruction loss; the paper's formula
+    is lost from its text, see docs/saf.md).
+
+    Args:
+        recon, target: (B, C, H, W) images.
+        mask: (B, 1, H, W) validity, 1 inside the image, 0 on padding.
+        kind: ``"mse"`` or ``"l1"``.
+    Returns:
+        (B,) errors.
+    """
+    if kind not in ("mse", "l1"):
+        raise ValueError(f"reconstruction loss must be 'mse' or 'l1', got {kind!r}")
+    gap = recon - target  # (B, C, H, W)
+    error = gap.pow(2) if kind == "mse" else gap.abs()
+    valid = mask.sum(dim=(1, 2, 3)).clamp_min(1.0) * recon.shape[1]  # (B,)
+    return (error * mask).sum(dim=(1, 2, 3)) / valid
