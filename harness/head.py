@@ -91,6 +91,12 @@ class Head(nn.Module, metaclass=abc.ABCMeta):
     def configure_optimizers(self) -> Optimization:
         """The optimizer (and scheduler) over the backbone and the head's layers."""
 
+    def load_pretext(self, checkpoint: dict[str, Any]) -> None:
+        """Called once by the runner right after the head is built (its backbone already holds the
+        pretext's weights) with the whole pretext checkpoint: ``backbone`` and ``pretext`` (the
+        task's full state dict, e.g. a decoder's ``decoder.*``), ``pretext_name``, ``arch`` and
+        ``config``. A head that continues a pretext's own layers loads them here. Default: nothing."""
+
     def finalize(self, val_logs: dict[str, float]) -> dict[str, Any]:
         """Called after training with the selected epoch's validation logs; returns extra results
         for ``metrics.json`` (e.g. the linear probes' per-block table). Default: nothing."""

@@ -286,6 +286,13 @@ class Runner:
                               f"{error}") from error
         if not isinstance(head, Head):
             raise PluginError(f"head {choice.name!r} returned {type(head).__name__}, not a Head")
+        try:
+            head.load_pretext(saved)
+        except HarnessError:
+            raise
+        except Exception as error:
+            raise PluginError(f"head {choice.name!r} failed to load the pretext checkpoint "
+                              f"{checkpoint}: {type(error).__name__}: {error}") from error
         return head
 
     def fit_and_evaluate(self, checkpoint: Path, pretext_info: dict[str, Any], bar: Bar
