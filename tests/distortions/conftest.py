@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from distortion_helpers import PHOTOS, load_photo, to_tensor
+from tests.distortions.distortion_helpers import PHOTOS, load_photo, to_tensor
 
 
 @pytest.fixture(scope="session")

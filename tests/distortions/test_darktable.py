@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from distortion_helpers import load_photo, psnr
+from tests.distortions.distortion_helpers import load_photo, psnr
 
 from harness.distortions import apply, darktable
 

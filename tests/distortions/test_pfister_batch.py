@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from distortion_helpers import load_photo, psnr, to_arrays, to_tensor
+from tests.distortions.distortion_helpers import load_photo, psnr, to_arrays, to_tensor
 from PIL import Image
 
 from harness.distortions import (

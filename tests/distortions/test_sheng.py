@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from distortion_helpers import psnr, to_arrays
+from tests.distortions.distortion_helpers import psnr, to_arrays
 
 from harness.distortions import (
     SHENG_CLASSES,

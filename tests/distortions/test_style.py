@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from distortion_helpers import psnr, to_arrays
+from tests.distortions.distortion_helpers import psnr, to_arrays
 
 from harness.distortions import apply, catalogue, get
 from harness.distortions import style as S

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from distortion_helpers import psnr, to_arrays
+from tests.distortions.distortion_helpers import psnr, to_arrays
 from PIL import Image
 
 from harness.distortions import apply, get
