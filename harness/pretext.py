@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import torch
@@ -70,6 +70,13 @@ class PretextTask(nn.Module, metaclass=abc.ABCMeta):
     def validation_step(self, batch: Any, ctx: StepContext) -> StepOutput:
         """Defaults to the training loss and logs (the runner calls it without gradients)."""
         return self.training_step(batch, ctx)
+
+    def prepare(self, batches: Iterable[Any]) -> None:
+        """Called once by the runner before training (again when a run resumes) with the training
+        split's batches in a fixed order (epoch 0's); task and batches are on the device. A task
+        that estimates statistics of its pretraining images (e.g. a class prior) reads as many
+        batches as it needs and keeps the result in buffers, so it is checkpointed. Default:
+        nothing."""
 
     @abc.abstractmethod
     def configure_optimizers(self) -> Optimization:

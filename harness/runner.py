@@ -252,6 +252,9 @@ class Runner:
             val_sampler.set_epoch(0)
             return val_loader
 
+        sampler.set_epoch(0)  # a task's statistics of its pretraining images (PretextTask.prepare)
+        task.to(self.device).prepare(map(self._to_device(SkipLog(skips.label, skips.root)),
+                                         train_loader))
         trainer = Trainer(task, label=label, epochs=settings.epochs, device=self.device,
                           seed=self.config.seed, resume_path=entry / "resume.pt",
                           amp=self.config.run.amp,
