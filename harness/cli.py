@@ -224,6 +224,55 @@ def blocks_table(blocks: dict[str, dict], best: str | None = None) -> Table:
     return table
 
 
+# -- harness analyze ---------------------------------------------------------------------------
+@cli.group()
+def analyze() -> None:
+    """Analyses of finished runs."""
+
+
+@analyze.command("cross-distortion", context_settings={"show_default": True})
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--distortion", required=True, help="The distortion fed at every level, e.g. "
+              "brightness.")
+@click.option("--neurons", help="Comma-separated distortions whose regression outputs to plot.  "
+              "[default: the distortion's own and the next of its aspect]")
+@click.option("--max-images", type=int, default=200, help="Held-out pretraining images to feed.")
+@click.option("--out", type=click.Path(path_type=Path), help="The PNG.  [default: "
+              "RUN_DIR/cross_distortion_<distortion>.png]")
+@click.option("--device", default="auto", help="cpu, cuda, cuda:N or auto.")
+@click.option("--seed", type=int, default=0, help="Seed of the noisy distortions.")
+@click.pass_context
+def analyze_cross_distortion(ctx: click.Context, run_dir, distortion, neurons, max_images, out,
+                             device, seed) -> None:
+    """Violin plot of a ranking_regr run's regression outputs across the levels of one distortion
+    (Pfister et al. 2021, Fig. 4); prints the per-level medians."""
+    import torch
+
+    from harness.analysis import (cross_distortion, default_neurons, held_out_bases,
+                                  load_pretext, violin_plot)
+    from harness.runner import resolve_device
+
+    chosen = [n.strip() for n in neurons.split(",") if n.strip()] if neurons else None
+    task, config = load_pretext(run_dir, ctx.obj.registry)
+    task.to(resolve_device(device))
+    bases, skipped = held_out_bases(config, task, max_images)
+    generator = torch.Generator().manual_seed(seed)
+    result = cross_distortion(task, bases, distortion, chosen or default_neurons(distortion),
+                              generator)
+    path = violin_plot(result, out or Path(run_dir) / f"cross_distortion_{distortion}.png")
+    table = Table(title=f"median regression output per {distortion} level ({len(bases)} held-out "
+                        f"images{f', {skipped} unreadable skipped' if skipped else ''})",
+                  title_justify="left")
+    table.add_column("level", justify="right")
+    for neuron in result.neurons:
+        table.add_column(neuron, justify="right")
+    medians = result.medians()
+    for level in result.levels:
+        table.add_row(str(level), *(f"{medians[n][level]:+.3f}" for n in result.neurons))
+    stdout.print(table)
+    stdout.print(f"violin plot: {path}", highlight=False)
+
+
 # -- harness publish ---------------------------------------------------------------------------
 @cli.command(context_settings={"show_default": True})
 @click.option("--runs", "runs_root", type=click.Path(path_type=Path), default=Path("runs"),
