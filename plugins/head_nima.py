@@ -37,6 +37,10 @@ class NimaSettings(HeadSettings):
         min_delta: the absolute decrease of the validation loss that counts as "significant",
             the same in the plateau test, the LR schedule and early stopping (Keras' 1e-4).
         freeze_until_plateau: False trains all layers from the first epoch.
+        freeze_batchnorm: also keep the backbone's BatchNorm statistics fixed while frozen
+            (TF2-Keras semantics). Default False, as the authors' code: only the weights are
+            frozen (``requires_grad``), BatchNorm keeps normalising with batch statistics and
+            tracking the labelled data's running statistics.
     """
 
     epochs: int = Field(200, ge=1)
@@ -48,6 +52,7 @@ class NimaSettings(HeadSettings):
     lr_head: float = Field(1e-3, gt=0)
     weight_decay: float = 4e-5
     freeze_until_plateau: bool = True
+    freeze_batchnorm: bool = False
     unfreeze_patience: int = Field(5, ge=1)
     lr_patience: int = Field(5, ge=1)
     lr_factor: float = Field(0.5, gt=0, lt=1)
@@ -77,12 +82,12 @@ class Nima(Head):
         self.frozen = frozen
         for p in self.backbone.parameters():
             p.requires_grad_(not frozen)
-        if frozen:
-            self.backbone.eval()  # frozen means frozen: BatchNorm statistics too (Keras semantics)
+        if frozen and self.settings.freeze_batchnorm:
+            self.backbone.eval()
 
     def train(self, mode: bool = True) -> Nima:
         super().train(mode)
-        if self.frozen:
+        if self.frozen and self.settings.freeze_batchnorm:
             self.backbone.eval()
         return self
 

@@ -35,7 +35,7 @@ def test_defaults_are_the_papers():
     s = NimaSettings()
     assert (s.lr_backbone, s.lr_head, s.weight_decay) == (1e-4, 1e-3, 4e-5)
     assert (s.lr_patience, s.lr_factor, s.patience, s.unfreeze_patience) == (5, 0.5, 10, 5)
-    assert s.freeze_until_plateau and s.dropout == 0.75
+    assert s.freeze_until_plateau and not s.freeze_batchnorm and s.dropout == 0.75
 
 
 def test_optimizer_groups_and_schedule(registry):
@@ -67,19 +67,35 @@ def test_emd_loss_and_predicted_mean_by_hand(registry):
     assert float(out.loss.detach()) == pytest.approx(math.sqrt(0.025), rel=1e-4)
 
 
-def test_frozen_phase_keeps_backbone_weights_and_batchnorm_statistics(registry):
-    head = make(registry)
-    before = {k: v.clone() for k, v in head.backbone.state_dict().items()}
-    classifier = head.classifier[1].weight.clone()
+def train_three_steps(head):
     optimization = head.configure_optimizers()
     head.train()
     for _ in range(3):
         optimization.optimizer.zero_grad()
         head.training_step(batch(), None).loss.backward()
         optimization.optimizer.step()
-    for key, value in head.backbone.state_dict().items():
-        torch.testing.assert_close(value, before[key], msg=key)  # weights and BN running stats
+
+
+def test_frozen_phase_keeps_the_backbone_weights_and_tracks_batchnorm_statistics(registry):
+    head = make(registry)
+    before = {k: v.clone() for k, v in head.backbone.state_dict().items()}
+    classifier = head.classifier[1].weight.clone()
+    train_three_steps(head)
+    after = head.backbone.state_dict()
+    for key, value in before.items():
+        if "running" in key or "num_batches" in key:  # the authors' code: BN keeps tracking
+            assert not torch.equal(after[key], value), key
+        else:
+            torch.testing.assert_close(after[key], value, msg=key)
     assert not torch.equal(head.classifier[1].weight, classifier)
+
+
+def test_freeze_batchnorm_keeps_the_statistics_too(registry):
+    head = make(registry, freeze_batchnorm=True)
+    before = {k: v.clone() for k, v in head.backbone.state_dict().items()}
+    train_three_steps(head)
+    for key, value in head.backbone.state_dict().items():
+        torch.testing.assert_close(value, before[key], msg=key)
 
 
 def epoch_ends(head, optimization, losses):
