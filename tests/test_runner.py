@@ -12,7 +12,6 @@ import torch
 
 from harness import hookimpl, training
 from harness.config import resolve
-from harness.data.records import AVA_LABELS, Dataset, Records
 from harness.errors import DataError, ImageReadError, NonFiniteLossError
 from harness.registry import build_registry
 from harness.runner import Runner
