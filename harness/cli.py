@@ -167,11 +167,17 @@ def run(ctx: click.Context, pretext, head, dataset, backbone, seed, device, out,
     if print_config:
         click.echo(json.dumps({**config.to_json(), "hash": config.hash}, indent=2))
         return
+    from harness import distributed
+
     runner = Runner(config, ctx.obj.registry, out)
-    if restart:
-        remove_run(runner.out)
-    result = runner.run()
-    print_metrics(result.metrics, result.pretext, runner.out, config)
+    try:
+        if restart and runner.main:
+            remove_run(runner.out)
+        result = runner.run()
+        if runner.main:  # under torchrun, rank 0 reports
+            print_metrics(result.metrics, result.pretext, runner.out, config)
+    finally:
+        distributed.shutdown()
 
 
 def print_metrics(metrics: dict, pretext: dict, out: Path, config) -> None:

@@ -16,6 +16,8 @@ Run directory::
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import shutil
 import time
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from harness import distributed
 from harness.cache import CheckpointCache, cache_key
 from harness.config import PluginChoice, RunConfig
 from harness.data.loading import EpochBatchSampler, Samples, SkipLog, make_loader
@@ -128,6 +131,10 @@ class Runner:
         self.registry = registry
         self.out = Path(out) if out is not None else default_out(config)
         self.device = resolve_device(config.device)
+        if distributed.init_from_env(self.device.type) and self.device.type == "cuda":
+            self.device = torch.device("cuda", distributed.local_rank())
+            torch.cuda.set_device(self.device)
+        self.main = distributed.is_main()
         self.cache = CheckpointCache(config.run.resolved_cache_dir())
         self.progress = config.run.progress
 
@@ -139,18 +146,22 @@ class Runner:
             return RunResult(out, read_json(out / "metrics.json"), read_json(out / "pretext.json"),
                              resumed=False, pretrain_cached=True)
         resumed = (out / "config.json").is_file()
+        distributed.barrier()  # no rank may see the config.json that rank 0 is about to write
         self._write_config(resumed)
         handler = self._log_to_file()
         try:
             if config.run.threads:
                 torch.set_num_threads(config.run.threads)
-            with progress_bar(self.progress) as bar:
+            with progress_bar(self.progress and self.main) as bar:
                 checkpoint, pretext_info, cached = self.pretrain(bar)
-                write_json(out / "pretext.json", pretext_info)
+                if self.main:
+                    write_json(out / "pretext.json", pretext_info)
                 metrics = self.fit_and_evaluate(checkpoint, pretext_info, bar)
         finally:
-            logging.getLogger().removeHandler(handler)
-            handler.close()
+            if handler is not None:
+                logging.getLogger().removeHandler(handler)
+                handler.close()
+        distributed.barrier()
         return RunResult(out, metrics, pretext_info, resumed=resumed, pretrain_cached=cached)
 
     def _write_config(self, resumed: bool) -> None:
@@ -164,12 +175,18 @@ class Runner:
                                  f"choose another --out")
             log.info("resuming the unfinished run in %s", self.out)
             return
+        if not self.main:
+            return
         content["provenance"] = provenance(self.device, plugin_provenance(self.registry,
                                                                           self.config),
                                            self.config.seed)
         write_json(path, content)
 
-    def _log_to_file(self) -> logging.Handler:
+    def _log_to_file(self) -> logging.Handler | None:
+        """run.log (rank 0 of a distributed run; the other ranks log warnings only)."""
+        if not self.main:
+            logging.getLogger().setLevel(logging.WARNING)
+            return None
         self.out.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(self.out / "run.log")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
@@ -200,8 +217,10 @@ class Runner:
         if self.cache.is_complete(key):
             log.info("%s: reusing the cached pretraining %s", label, entry)
             return entry / "checkpoint.pt", read_json(entry / "pretext.json"), True
-        with self.cache.lock(key):
-            if self.cache.is_complete(key):  # another process finished it while we waited
+        # In a distributed run rank 0 holds the lock; every rank trains its shard.
+        with self.cache.lock(key) if self.main else contextlib.nullcontext():
+            # another process finished it while we waited
+            if distributed.broadcast(self.cache.is_complete(key)):
                 log.info("%s: reusing the cached pretraining %s", label, entry)
                 return entry / "checkpoint.pt", read_json(entry / "pretext.json"), True
             seed_everything(self.config.seed, 1)
@@ -214,13 +233,17 @@ class Runner:
             else:
                 info = self._train_pretext(task, entry, label, bar)
             info.update(cache_key=key, wall_seconds_total=time.perf_counter() - started)
-            save_torch(entry / "checkpoint.pt", {
-                "backbone": task.backbone.state_dict(), "pretext": task.state_dict(),
-                "arch": task.backbone.arch, "pretext_name": self.config.pretext.name,
-                "config": {k: self.config.to_json()[k]
-                           for k in ("seed", "pretext", "backbone", "pretrain")}})
-            write_json(entry / "pretext.json", info)
-            (entry / "resume.pt").unlink(missing_ok=True)
+            if distributed.active():
+                info["budget"]["world_size"] = distributed.world_size()
+            if self.main:
+                save_torch(entry / "checkpoint.pt", {
+                    "backbone": task.backbone.state_dict(), "pretext": task.state_dict(),
+                    "arch": task.backbone.arch, "pretext_name": self.config.pretext.name,
+                    "config": {k: self.config.to_json()[k]
+                               for k in ("seed", "pretext", "backbone", "pretrain")}})
+                write_json(entry / "pretext.json", info)
+                (entry / "resume.pt").unlink(missing_ok=True)
+            distributed.barrier()  # the checkpoint exists before any rank builds the head
         return entry / "checkpoint.pt", info, False
 
     def _train_pretext(self, task: PretextTask, entry: Path, label: str, bar: Bar
@@ -340,6 +363,8 @@ class Runner:
                              self._to_device(skips))
         val_logs = {k[4:]: v for k, v in result.best_logs.items() if k.startswith("val_")}
         extra = head.finalize(val_logs) or {}
+        if not self.main:  # rank 0 alone predicts the test split and writes the files
+            return {}
         save_torch(out / "model.pt", {"model": head.state_dict(), "head": config.head.name,
                                       "arch": head.backbone.arch})
 
@@ -395,7 +420,7 @@ class Runner:
         head.to(self.device).eval()
         loader, sampler = self._loader(dataset, indices, head.sample_transform(False),
                                        getattr(head.settings, "batch_size", 32), shuffle=False,
-                                       labels=False)
+                                       labels=False, shard=False)
         sampler.set_epoch(0)
         to_device = self._to_device(skips)
         task = bar.add(f"predict {what}", total=sampler.steps_per_epoch())
@@ -434,9 +459,14 @@ class Runner:
 
     # -- plumbing ------------------------------------------------------------------------------
     def _loader(self, dataset: Dataset, indices: np.ndarray, transform, batch_size: int,
-                shuffle: bool, labels: bool):
+                shuffle: bool, labels: bool, shard: bool = True):
+        """A loader and its sampler. In a distributed run each rank takes every world_size-th
+        training batch (``shard``); validation is not sharded (every rank sees all of it, so the
+        summed sums and counts give the same means) and prediction runs on rank 0 alone."""
+        rank, world = (distributed.rank(), distributed.world_size()) if shard and shuffle \
+            else (0, 1)
         sampler = EpochBatchSampler(len(indices), batch_size, self.config.seed, shuffle=shuffle,
-                                    drop_last=shuffle)
+                                    drop_last=shuffle, rank=rank, world_size=world)
         samples = Samples(dataset, indices, transform, labels=labels, seed=self.config.seed)
         loader = make_loader(samples, sampler, self.config.run.num_workers,
                              pin=self.device.type == "cuda", seed=self.config.seed)
