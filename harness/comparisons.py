@@ -185,12 +185,16 @@ def against_baseline(tester: Tester, pairs: Sequence[tuple[EntryKey, EntryKey]],
 def seed_level(tester: Tester, pairs: Sequence[tuple[EntryKey, EntryKey]], metric: str,
                correction: str, alpha: float) -> list[Test]:
     """One-sided Welch tests on the per-seed ``metric`` for pairs with enough seeds on both
-    sides, corrected as one family."""
+    sides, corrected as one family. Seeds where the metric is undefined (a head that does not
+    predict it, a correlation of constant predictions) do not count."""
     alternative = "greater" if METRICS[metric].higher_is_better else "less"
     raw = []
     for entry, base in pairs:
         a, b = tester.preds[entry].values.get(metric), tester.preds[base].values.get(metric)
-        if a is None or b is None or min(a.size, b.size) < stats.MIN_SEEDS:
+        if a is None or b is None:
+            continue
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if min(a.size, b.size) < stats.MIN_SEEDS:
             continue
         raw.append((entry, base, tester.mean(entry, metric) - tester.mean(base, metric),
                     float(stats.seed_test(a, b, alternative=alternative))))

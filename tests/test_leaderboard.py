@@ -263,6 +263,23 @@ def test_heads_without_scores_are_tested_on_accuracy_only_and_get_no_wilcoxon_ti
     assert math.isnan(row.mean_std("mae")[0])
 
 
+def test_seed_level_test_skips_heads_without_the_decision_metric(tmp_path):
+    """Three seeds of a classification probe (no pred_mean, so no MAE) next to three of NIMA:
+    the Welch test runs for NIMA only (found in the quick sweep, where it raised)."""
+    rng, ids, y = toy(60, 11)
+    for pretext, sd in (("good", 0.3), ("base", 0.5)):
+        for s in range(3):
+            write_run(tmp_path, f"nima_{pretext}{s}", pretext, s, ids, y,
+                      y + rng.normal(0, sd, y.size))
+            probe = write_run(tmp_path, f"probe_{pretext}{s}", pretext, s, ids, y,
+                              y + rng.normal(0, sd, y.size), head="probe")
+            frame = pd.read_csv(probe / "predictions.csv")
+            frame["pred_mean"] = np.nan
+            frame.to_csv(probe / "predictions.csv", index=False)
+    table = table_of(tmp_path, Options(baseline="base", n_resamples=200))
+    assert [(t.entry, t.test) for t in table.seed_tests] == [(("good", "nima", "tiny"), "welch")]
+
+
 # ------------------------------------------------------------------------------------------
 # The constant baseline and the train-label statistics the runner records
 # ------------------------------------------------------------------------------------------
