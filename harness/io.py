@@ -14,6 +14,15 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _read_umask() -> int:
+    current = os.umask(0o022)  # reading the umask means setting it; once, at import
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()
+
+
 def atomic_write(path: str | Path, write: Callable[[IO], None], mode: str = "w") -> Path:
     """Call ``write(handle)`` on a temporary file next to ``path``, fsync it, rename it into place."""
     path = Path(path)
@@ -24,6 +33,7 @@ def atomic_write(path: str | Path, write: Callable[[IO], None], mode: str = "w")
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide results from co-workers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -29,3 +29,19 @@ def test_non_finite_numbers_become_null(tmp_path):
     write_json(path, {"plcc": float("nan"), "x": np.float32("inf"), "n": np.int64(3), "ok": 1.5})
     out = json.loads(path.read_text())
     assert out == {"plcc": None, "x": None, "n": 3, "ok": 1.5}
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """Like open(): 0666 minus the umask, not mkstemp's owner-only 0600."""
+    import os
+
+    from harness import io
+
+    path = write_json(tmp_path / "a.json", {"x": 1})
+    assert path.stat().st_mode & 0o777 == 0o666 & ~io._UMASK == 0o666 & ~_umask(os)
+
+
+def _umask(os) -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
