@@ -136,3 +136,41 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
         allow_tf32=False,
     ):
         return F.conv2d(x, weight, groups=groups)
+
+
+def fft_size(n: int) -> int:
+    """The smallest ``m >= n`` whose only prime factors are 2, 3 and 5 (fast FFT lengths)."""
+    m = max(n, 1)
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
+
+
+def fft_correlate(
+    padded: torch.Tensor, kernels: torch.Tensor, index: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Valid 2-D cross-correlation of each sample with its own kernel, via FFT.
+
+    ``padded`` ``(B, C, P, Q)``, ``kernels`` ``(B, kh, kw)`` (one per sample, shared by the
+    channels), or ``(K, kh, kw)`` distinct kernels with ``index`` ``(B,)`` choosing one per
+    sample (each kernel is then transformed once). Returns a view ``(B, C, P - kh + 1,
+    Q - kw + 1)`` with the values of ``conv2d(padded, kernel, groups=B*C)`` to float rounding:
+    the circular correlation ``irfft2(rfft2(padded) * conj(rfft2(kernel)))`` at length ``(P, Q)``
+    does not wrap there. O(P Q log PQ) whatever the kernel size; pad the input to
+    :func:`fft_size` lengths (with the border rule's own values, the extra rows are ignored) for
+    fast transforms.
+    """
+    height, width = padded.shape[-2:]
+    kh, kw = kernels.shape[-2:]
+    spectrum = torch.fft.rfft2(padded)  # (B, C, P, Q // 2 + 1)
+    kernel_spectrum = torch.fft.rfft2(kernels, s=(height, width)).conj()  # correlation
+    if index is not None:
+        kernel_spectrum = kernel_spectrum.index_select(0, index)
+    spectrum.mul_(kernel_spectrum.unsqueeze(1))
+    out = torch.fft.irfft2(spectrum, s=(height, width))
+    return out[..., : height - kh + 1, : width - kw + 1]

@@ -25,7 +25,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from harness.distortions._batching import chunked, conv2d, grouped, per_sample, rand, randn
+from harness.distortions._batching import (
+    chunked,
+    conv2d,
+    fft_correlate,
+    fft_size,
+    grouped,
+    per_sample,
+    rand,
+    randn,
+)
 from harness.distortions.resample import box_pixelate
 
 
@@ -106,14 +115,21 @@ def disk_kernel(radius: float, alias_blur: float) -> np.ndarray:
     return out
 
 
+#: Blur kernels at least this wide are applied by FFT (:func:`fft_correlate`), narrower ones by
+#: a direct depthwise conv2d. All of imagenet-c's defocus (17-21 px) and motion kernels are wider.
+FFT_MIN_KERNEL = 8
+
+
 def defocus_blur(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> torch.Tensor:
     """imagenet-c ``defocus_blur``: correlate each channel with ``disk(radius, alias_blur)``.
 
-    One grouped (depthwise) conv2d per kernel size (17 px for radius <= 8, else 2 radius + 1)
-    with each sample's kernel; reflect-101 border as ``cv2.filter2D``. ``(B,3,H,W)->(B,3,H,W)``.
+    The image is reflect-101 padded (``cv2.filter2D``'s border) by the largest kernel's half-width
+    and correlated with each sample's kernel, centred in that size: by FFT when it is at least
+    :data:`FFT_MIN_KERNEL` px, else one grouped (depthwise) conv2d per kernel size.
+    ``(B, 3, H, W) -> (B, 3, H, W)``.
     """
     sizes = [disk_kernel(*p).shape[0] for p in params]
-    if len(set(sizes)) > 1:
+    if len(set(sizes)) > 1 and max(sizes) < FFT_MIN_KERNEL:
         return grouped(
             images,
             sizes,
@@ -123,7 +139,8 @@ def defocus_blur(images: torch.Tensor, params: Sequence[tuple[float, float]]) ->
 
 
 def _defocus(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> torch.Tensor:
-    kernels = [disk_kernel(*p) for p in params]
+    distinct = sorted(set(params))
+    kernels = [disk_kernel(*p) for p in distinct]
     size = max(k.shape[0] for k in kernels)
     weight = np.zeros((len(kernels), size, size))
     for i, k in enumerate(kernels):
@@ -131,9 +148,14 @@ def _defocus(images: torch.Tensor, params: Sequence[tuple[float, float]]) -> tor
         weight[i, o : o + k.shape[0], o : o + k.shape[0]] = k
     batch, channels, height, width = images.shape
     weight = torch.as_tensor(weight, dtype=images.dtype, device=images.device)
-    weight = weight.repeat_interleave(channels, 0).unsqueeze(1)  # (B*3, 1, K, K)
+    index = torch.tensor([distinct.index(p) for p in params], device=images.device)
     r = size // 2
+    if size >= FFT_MIN_KERNEL:  # bottom/right padded further to fast FFT lengths (not read)
+        bottom, right = fft_size(height + 2 * r) - height - r, fft_size(width + 2 * r) - width - r
+        padded = F.pad(images, (r, right, r, bottom), mode="reflect")
+        return fft_correlate(padded, weight, index)[..., :height, :width].clamp(0.0, 1.0)
     padded = F.pad(images, (r, r, r, r), mode="reflect")  # (B, 3, H + 2r, W + 2r)
+    weight = weight.index_select(0, index).repeat_interleave(channels, 0).unsqueeze(1)
     padded = padded.reshape(1, batch * channels, height + 2 * r, width + 2 * r)
     out = conv2d(padded, weight, groups=batch * channels)  # (1, B*3, H, W)
     return out.view(batch, channels, height, width).clamp_(0.0, 1.0)
@@ -170,49 +192,49 @@ def motion_taps(
     return rows, cols, weights[:n]
 
 
+def motion_kernels(
+    params: Sequence[tuple[int, float]], angles: Sequence[float], height: int, width: int
+) -> tuple[np.ndarray, int]:
+    """Each sample's shifted copies (:func:`motion_taps`) as a dense correlation kernel.
+
+    Returns ``(kernels, top)``: ``kernels`` ``(B, kh, kw)`` with copy ``(u, v)``'s weight at
+    ``[top + u, v]``, so ``out(y, x) = sum kernel[a, b] x(y + a - top, x + b)``. As the
+    reference's ``break``, copies from the first one shifted by the image size on are left out.
+    """
+    taps = []
+    for p in sorted(set(params)):
+        index = [i for i, q in enumerate(params) if q == p]
+        rows, cols, weights = motion_taps([angles[i] for i in index], int(p[0]), float(p[1]))
+        kept = np.cumprod((np.abs(rows) < height) & (cols < width), axis=1).astype(bool)
+        for j, i in enumerate(index):
+            taps.append((i, rows[j][kept[j]], cols[j][kept[j]], weights[kept[j]]))
+    top = max(0, -min(int(r.min()) for _, r, _, _ in taps))
+    bottom = max(0, max(int(r.max()) for _, r, _, _ in taps))
+    right = max(int(c.max()) for _, _, c, _ in taps)
+    kernels = np.zeros((len(params), top + bottom + 1, right + 1))
+    for i, rows, cols, weights in taps:
+        np.add.at(kernels[i], (rows + top, cols), weights)
+    return kernels, top
+
+
 def motion_blur(
     images: torch.Tensor, params: Sequence[tuple[int, float]], angles: torch.Tensor
 ) -> torch.Tensor:
     """imagenet-c ``motion_blur`` with one (radius, sigma) and one angle (degrees) per sample.
 
-    Per (radius, sigma) group, each sample's shifted copies become a dense kernel; samples with a
-    negative angle are flipped vertically so every kernel lies in one quadrant, then one grouped
-    conv2d blurs the group (edge-replicated border, as the reference's ``shift``).
-    ``(B, 3, H, W) -> (B, 3, H, W)``.
+    ``_motion_blur`` sums Gaussian-weighted copies shifted along the angle, reading outside the
+    image as the nearest edge pixel. Here each sample's copies form a dense kernel
+    (:func:`motion_kernels`); the batch is edge-replicated by the largest shifts and correlated
+    with all kernels in one FFT (:func:`fft_correlate`). ``(B, 3, H, W) -> (B, 3, H, W)``.
     """
-    angles = [float(a) for a in angles.tolist()]
-    return grouped(
-        images,
-        [tuple(p) for p in params],
-        lambda sub, p, rows: _motion(sub, *p, [angles[i] for i in rows]),
-        with_rows=True,
-    )
-
-
-def _motion(images: torch.Tensor, radius: int, sigma: float, angles: list[float]) -> torch.Tensor:
-    batch, channels, height, width = images.shape
-    rows, cols, weights = motion_taps(angles, int(radius), float(sigma))
-    # The reference stops adding copies once a shift reaches the image size (``break``).
-    kept = np.cumprod((np.abs(rows) < height) & (cols < width), axis=1).astype(bool)  # (B, n)
-    n_rows, n_cols = int(np.abs(rows)[kept].max()) + 1, int(cols[kept].max()) + 1
-    kernel = np.zeros((batch, n_rows, n_cols))
-    b = np.broadcast_to(np.arange(batch)[:, None], rows.shape)
-    np.add.at(
-        kernel,
-        (b[kept], np.abs(rows)[kept], cols[kept]),
-        np.broadcast_to(weights, rows.shape)[kept],
-    )
-    flip = torch.tensor([a < 0 for a in angles], device=images.device).view(-1, 1, 1, 1)
-    x = torch.where(flip, images.flip(-2), images) if flip.any() else images
-    padded = F.pad(x, (0, n_cols - 1, 0, n_rows - 1), mode="replicate")
-    weight = torch.as_tensor(kernel, dtype=images.dtype, device=images.device)
-    weight = weight.repeat_interleave(channels, 0).unsqueeze(1)  # (B*3, 1, rows, cols)
-    out = conv2d(
-        padded.reshape(1, batch * channels, *padded.shape[-2:]), weight, groups=batch * channels
-    ).view(batch, channels, height, width)
-    if flip.any():
-        out = torch.where(flip, out.flip(-2), out)
-    return out.clamp_(0.0, 1.0)
+    height, width = images.shape[-2:]
+    params = [(int(p[0]), float(p[1])) for p in params]
+    kernels, top = motion_kernels(params, [float(a) for a in angles.tolist()], height, width)
+    kh, kw = kernels.shape[-2:]
+    bottom, right = fft_size(height + kh - 1) - height - top, fft_size(width + kw - 1) - width
+    padded = F.pad(images, (0, right, top, bottom), mode="replicate")
+    weight = torch.as_tensor(kernels, dtype=images.dtype, device=images.device)
+    return fft_correlate(padded, weight)[..., :height, :width].clamp(0.0, 1.0)
 
 
 def pixelate(images: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:

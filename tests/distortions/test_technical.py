@@ -158,3 +158,55 @@ def test_reference_jpeg_is_pillows(photos, photo_batch):
     buffer = io.BytesIO()
     Image.fromarray(photos[0]).save(buffer, "JPEG", quality=15)
     np.testing.assert_array_equal(np.round(out * 255), np.asarray(Image.open(buffer)))
+
+
+@pytest.mark.parametrize("shape, kernel", [((3, 3, 40, 52), (17, 17)), ((2, 3, 61, 37), (9, 30))])
+def test_fft_correlation_equals_direct_conv2d(shape, kernel):
+    from harness.distortions._batching import fft_correlate, fft_size
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(*shape, generator=g)
+    k = torch.rand(shape[0], *kernel, generator=g)
+    k /= k.sum((-2, -1), keepdim=True)
+    b, c, h, w = shape
+    direct = torch.nn.functional.conv2d(
+        x.reshape(1, b * c, h, w), k.repeat_interleave(c, 0).unsqueeze(1), groups=b * c
+    ).view(b, c, h - kernel[0] + 1, w - kernel[1] + 1)
+    torch.testing.assert_close(fft_correlate(x, k), direct, atol=1e-5, rtol=0)
+    # extra rows/columns past the valid region (padding to an FFT length) are not read
+    grown = torch.nn.functional.pad(x, (0, fft_size(w) - w + 3, 0, 5), value=7.0)
+    out = fft_correlate(grown, k)[..., : direct.shape[-2], : direct.shape[-1]]
+    torch.testing.assert_close(out, direct, atol=1e-5, rtol=0)
+    assert [fft_size(n) for n in (1, 7, 11, 241, 244, 257)] == [1, 8, 12, 243, 250, 270]
+
+
+def _direct_defocus(x, params):
+    out = []
+    for i, p in enumerate(params):
+        k = torch.tensor(np.array(T.disk_kernel(*p)), dtype=x.dtype)
+        r = k.shape[0] // 2
+        padded = torch.nn.functional.pad(x[i : i + 1], (r, r, r, r), mode="reflect")
+        out.append(torch.nn.functional.conv2d(padded[0][:, None], k[None, None])[:, 0])
+    return torch.stack(out).clamp(0, 1)
+
+
+def test_defocus_fft_equals_direct_convolution(photo_batch):
+    params = [get("defocus_blur").params[k] for k in (1, 5, 3, 4)]
+    torch.testing.assert_close(
+        T.defocus_blur(photo_batch, params), _direct_defocus(photo_batch, params), atol=1e-5, rtol=0
+    )
+
+
+def test_motion_blur_fft_equals_summed_shifted_copies(photo_batch):
+    params = [get("motion_blur").params[k] for k in (1, 5, 3, 2)]
+    angles = torch.tensor([-44.0, 12.5, 0.0, 37.0])
+    out = T.motion_blur(photo_batch, params, angles)
+    for i, ((radius, sigma), a) in enumerate(zip(params, angles.tolist())):
+        rows, cols, weights = T.motion_taps([a], radius, sigma)
+        x = photo_batch[i].double()
+        expected = torch.zeros_like(x)
+        for u, v, w in zip(rows[0], cols[0], weights):  # out(y, x) = x(y + u, x + v), edges held
+            ys = (torch.arange(224) + int(u)).clamp(0, 223)
+            xs = (torch.arange(224) + int(v)).clamp(0, 223)
+            expected += w * x[:, ys][:, :, xs]
+        torch.testing.assert_close(out[i].double(), expected.clamp(0, 1), atol=1e-5, rtol=0)
