@@ -156,7 +156,7 @@ def _pfister() -> list[Distortion]:
             "defocus_blur",
             _lv([(3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)]),
             "(disk radius px, anti-alias sigma)",
-            "imagenet-c disk kernel, depthwise conv2d, reflect-101 border",
+            "imagenet-c disk kernel, batched FFT correlation, reflect-101 border",
             ic,
         ),
         (
@@ -164,7 +164,7 @@ def _pfister() -> list[Distortion]:
             "motion_blur",
             _lv([(10, 3), (15, 5), (15, 8), (15, 12), (20, 15)]),
             "(radius px, sigma px); angle ~ U(-45°, 45°)",
-            "imagenet-c shifted-copy kernel per sample as a dense kernel, grouped conv2d",
+            "imagenet-c shifted copies as one dense kernel per sample, batched FFT correlation",
             ic,
         ),
         (
