@@ -281,7 +281,8 @@ class Runner:
         trainer = Trainer(task, label=label, epochs=settings.epochs, device=self.device,
                           seed=self.config.seed, resume_path=entry / "resume.pt",
                           amp=self.config.run.amp,
-                          checkpoint_minutes=self.config.run.checkpoint_minutes, bar=bar)
+                          checkpoint_minutes=self.config.run.checkpoint_minutes, bar=bar,
+                          precise_bn=getattr(settings, "precise_bn", 0))
         result = trainer.fit(train_batches, sampler.steps_per_epoch(), val_batches,
                              self._to_device(skips))
         best = result.best_logs

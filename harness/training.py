@@ -132,14 +132,18 @@ class Trainer:
         checkpoint_minutes: also write ``resume_path`` mid-epoch this often (single process).
         channels_last: use the channels-last memory format on CUDA.
         bar: progress display.
+        precise_bn: before each validation, recompute every BatchNorm layer's running
+            statistics as the plain average over this many training batches run through
+            ``training_step`` without gradients (0: off). See :meth:`recalibrate_batchnorm`.
     """
 
     def __init__(self, module: nn.Module, *, label: str, epochs: int, device: torch.device,
                  seed: int, resume_path: Path | None = None, patience: int | None = None,
                  min_delta: float = 0.0, amp: bool = True, checkpoint_minutes: float = 10.0,
                  bar: Bar | None = None, grad_clip: float | None = None,
-                 channels_last: bool = False) -> None:
+                 channels_last: bool = False, precise_bn: int = 0) -> None:
         self.module = module
+        self.precise_bn = precise_bn
         self.label = label
         self.epochs = epochs
         self.device = device
@@ -227,6 +231,8 @@ class Trainer:
             logs = {"epoch": epoch, **{f"train_{k}": v for k, v in averager.means().items()}}
             val_loss = math.nan
             if val_batches is not None:
+                if self.precise_bn:
+                    self.recalibrate_batchnorm(train_batches, batch_to_device, epoch)
                 val_logs = self.evaluate(val_batches, batch_to_device, epoch)
                 logs.update({f"val_{k}": v for k, v in val_logs.items()})
                 val_loss = val_logs["loss"]
@@ -297,6 +303,39 @@ class Trainer:
         if not averager.sums:
             raise NonFiniteLossError(f"{self.label}: the validation split yielded no batches")
         return averager.means()
+
+    def recalibrate_batchnorm(self, train_batches: Callable[[int, int], Iterable],
+                              batch_to_device: Callable[[Any], Any], epoch: int) -> int:
+        """"Precise BN" (Wu & Johnson, Rethinking "Batch" in BatchNorm, 2021, §3): running
+        statistics that are an exponential average over the last steps lag weights that move
+        fast, and then evaluation mode normalises with statistics of an older network. Reset
+        them and average the batch statistics of the current weights over ``precise_bn``
+        training batches (``momentum=None``: a cumulative average), through ``training_step``
+        so a task's own input pipeline (variants, rotations) is what BatchNorm sees.
+
+        Returns the number of batches used (0 when the module has no BatchNorm)."""
+        norms = [m for m in self.module.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        if not norms:
+            return 0
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        self.module.train()
+        used = 0
+        with torch.no_grad(), self._autocast():
+            for step, batch in enumerate(train_batches(epoch, 0)):
+                if step == self.precise_bn:
+                    break
+                ctx = StepContext(epoch, step, step_generator(self.device, self.seed, 2 * 10**6,
+                                                              step, distributed.rank()),
+                                  self.device, True)
+                self.module.training_step(batch_to_device(batch), ctx)
+                used += 1
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        return used
 
     def _wrap(self) -> None:
         """In a distributed run, (re)wrap the module in DistributedDataParallel whenever the set of

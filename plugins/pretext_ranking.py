@@ -12,7 +12,7 @@ PFISTER = ("Pfister, Kobs & Hotho, Self-Supervised Multi-Task Pretraining Improv
 #: The quick profile (synthetic data, 2 CPU cores): 64 px, a random 3 of the 21 distortions per
 #: batch (all their levels), a short run with a higher learning rate; see docs/pretexts.md.
 QUICK = {"epochs": 2, "batch_size": 8, "image_size": 64, "lr": 3e-4, "max_images": 192,
-         "distortions_per_step": 3}
+         "distortions_per_step": 3, "precise_bn": 4}
 
 
 class Ranking(PfisterTask):

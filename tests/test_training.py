@@ -107,3 +107,43 @@ def test_non_finite_loss_names_plugin_and_step(tmp_path):
         fit(Regression(poison_step=11), tmp_path)
     message = str(error.value)
     assert "test 'regression'" in message and "step 11" in message and "epoch 2" in message
+
+
+class Normalised(Regression):
+    """Regression behind a BatchNorm whose running statistics start far from the data."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm1d(5)
+        self.seen = 0
+
+    def training_step(self, batch, ctx: StepContext) -> StepOutput:
+        x, y = batch
+        self.seen += 1
+        return super().training_step((self.norm(x * 3 + 7), y), ctx)
+
+
+def test_precise_bn_averages_the_statistics_of_the_current_weights(tmp_path):
+    """Wu & Johnson's precise BN: reset, then a plain average over K training batches
+    (checked by hand for equal batch sizes), momentum restored, no further batch used."""
+    module = Normalised()
+    trainer = Trainer(module, label="test", epochs=1, device=torch.device("cpu"), seed=0,
+                      precise_bn=3)
+    with torch.no_grad():
+        module.norm.running_mean.fill_(-50.0)
+    used = trainer.recalibrate_batchnorm(lambda e, s: batches(e, s), lambda b: b, epoch=0)
+    assert used == 3 and module.seen == 3 and module.norm.momentum == 0.1
+    parts = [x * 3 + 7 for x, _ in list(batches(0, 0))[:3]]
+    torch.testing.assert_close(module.norm.running_mean,
+                               torch.stack([p.mean(0) for p in parts]).mean(0))
+    torch.testing.assert_close(module.norm.running_var,
+                               torch.stack([p.var(0, unbiased=True) for p in parts]).mean(0))
+
+
+def test_precise_bn_runs_before_every_validation(tmp_path):
+    plain, precise = Normalised(), Normalised()
+    fit(plain, tmp_path / "a", epochs=2)
+    fit(precise, tmp_path / "b", epochs=2, precise_bn=2)
+    assert precise.seen == plain.seen + 2 * 2  # 2 epochs x (8 train + 1 val) + 2 per epoch
+    assert Trainer(Regression(), label="t", epochs=1, device=torch.device("cpu"), seed=0,
+                   precise_bn=2).recalibrate_batchnorm(batches, lambda b: b, 0) == 0
