@@ -16,7 +16,7 @@ from torch import nn
 from harness import hookimpl
 from harness.ab_bins import gamut_bins, rebalance_weights, smoothed_prior, soft_encode
 from harness.crops import random_crop_flip
-from harness.data.images import resize_short, to_tensor
+from harness.data.images import centre_square
 from harness.pretext import PretextSettings, PretextTask, images_of
 from harness.training import Optimization, StepContext
 from harness.types import PretextSpec, StepOutput
@@ -123,14 +123,7 @@ class Colorization(PretextTask):
         self.decoder = make_decoder(last.channels, last.reduction, settings.decoder_width, q)
 
     def sample_transform(self):
-        size = self.settings.resize
-
-        def transform(image):
-            image = resize_short(image, size)
-            w, h = image.size
-            left, top = (w - size) // 2, (h - size) // 2
-            return to_tensor(image.crop((left, top, left + size, top + size)))
-        return transform
+        return centre_square(self.settings.resize)
 
     def _lab(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Input (B, 3, S, S) grey L, target ab (B*h*w, 2) at stride 4, non-grey mask (B,)."""

@@ -11,7 +11,7 @@ from torch import nn
 
 from harness import hookimpl
 from harness.crops import crop_patches
-from harness.data.images import resize_short, to_tensor
+from harness.data.images import centre_square
 from harness.pretext import PretextSettings, PretextTask, images_of
 from harness.training import Optimization, StepContext
 from harness.types import PretextSpec, StepOutput
@@ -197,14 +197,7 @@ class ContextPrediction(PretextTask):
             nn.Linear(h, h), nn.ReLU(inplace=True), nn.Linear(h, len(NEIGHBOURS)))
 
     def sample_transform(self):
-        size = self.settings.image_size
-
-        def transform(image):
-            image = resize_short(image, size)
-            w, h = image.size
-            left, top = (w - size) // 2, (h - size) // 2
-            return to_tensor(image.crop((left, top, left + size, top + size)))
-        return transform
+        return centre_square(self.settings.image_size)
 
     def patches(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """The 3x3 grid of every image: (B, 3, S, S) -> (B, 9, 3, P, P), before ``prep_image``."""

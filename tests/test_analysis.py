@@ -3,7 +3,6 @@ default neurons, the PNG, and the end-to-end command on a tiny ranking_regr run.
 
 from __future__ import annotations
 
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -12,12 +11,12 @@ import torch
 from torch import nn
 
 from harness.analysis import CrossDistortion, cross_distortion, default_neurons, violin_plot
-from harness.cli import main
 from harness.config import resolve
 from harness.distortions import CROP_REFERENCE, ORIGINAL, catalogue
 from harness.errors import UsageError
 from harness.pretext_pfister import make_variants
 from harness.runner import Runner
+from tests.test_cli import invoke
 
 NAMES = ["brightness", "contrast"]
 
@@ -85,18 +84,6 @@ def test_violin_plot_writes_a_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def invoke(capsys, *args):
-    old = sys.argv
-    sys.argv = ["harness", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def tiny_run(registry, tmp_path, pretext="ranking_regr"):

@@ -44,6 +44,18 @@ def resize_short(image: Image.Image, size: int) -> Image.Image:
                         reducing_gap=3.0)
 
 
+def centre_square(size: int):
+    """A per-image transform: shorter edge to ``size``, the centred ``size`` square, a tensor."""
+
+    def transform(image: Image.Image) -> torch.Tensor:
+        image = resize_short(image, size)
+        w, h = image.size
+        left, top = (w - size) // 2, (h - size) // 2
+        return to_tensor(image.crop((left, top, left + size, top + size)))
+
+    return transform
+
+
 def to_tensor(image: Image.Image) -> torch.Tensor:
     """PIL RGB -> (3, H, W) float32 in [0, 1].
 

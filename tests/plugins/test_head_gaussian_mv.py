@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from harness.conformance import check
 from harness.config import resolve
+from harness.conformance import check
 from harness.data.records import AVA_LABELS, LabelSpec
 from harness.errors import UsageError
 from harness.runner import Runner

@@ -13,8 +13,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from harness.conformance import check
 from harness.config import resolve
+from harness.conformance import check
 from harness.data.records import AVA_LABELS, LabelSpec
 from harness.data.sampling import stratified_fraction
 from harness.errors import UsageError

@@ -7,6 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from harness_plugins.backbone_tiny import TinySettings
+from harness_plugins.backbone_tiny import build as tiny
+from harness_plugins.head_saf_spp import GroupedLinear, SafSpp, SafSppSettings
+from harness_plugins.pretext_autoencoder_semantic import (
+    AutoencoderSemantic,
+    AutoencoderSemanticSettings,
+)
 from PIL import Image
 
 from harness.aspect import ShortEdgeCanvas
@@ -16,13 +23,6 @@ from harness.errors import ConfigError, UsageError
 from harness.losses import js_divergence, kl_divergence, l1_distance
 from harness.runner import Runner
 from harness.training import StepContext, step_generator
-from harness_plugins.backbone_tiny import TinySettings
-from harness_plugins.backbone_tiny import build as tiny
-from harness_plugins.head_saf_spp import GroupedLinear, SafSpp, SafSppSettings
-from harness_plugins.pretext_autoencoder_semantic import (
-    AutoencoderSemantic,
-    AutoencoderSemanticSettings,
-)
 
 CTX = StepContext(0, 0, step_generator(torch.device("cpu"), 0), torch.device("cpu"), True)
 

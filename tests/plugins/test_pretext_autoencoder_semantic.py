@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from harness.data.loading import Samples, collate
-from harness.losses import masked_reconstruction
-from harness.synthetic.dataset import SyntheticDataset
-from harness.training import StepContext, step_generator
 from harness_plugins.backbone_tiny import TinySettings
 from harness_plugins.backbone_tiny import build as tiny
 from harness_plugins.pretext_autoencoder_semantic import (
@@ -17,6 +12,11 @@ from harness_plugins.pretext_autoencoder_semantic import (
     AutoencoderSemanticSettings,
     psnr,
 )
+
+from harness.data.loading import Samples, collate
+from harness.losses import masked_reconstruction
+from harness.synthetic.dataset import SyntheticDataset
+from harness.training import StepContext, step_generator
 
 CTX = StepContext(0, 0, step_generator(torch.device("cpu"), 0), torch.device("cpu"), True)
 

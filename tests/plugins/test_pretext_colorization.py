@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from harness_plugins.pretext_colorization import colorization_loss, pixel_logs
 from skimage.color import rgb2lab
 
 from harness.ab_bins import (
@@ -19,10 +20,7 @@ from harness.ab_bins import (
     smoothed_prior,
     soft_encode,
 )
-from harness.config import resolve
-from harness.progress import Bar
-from harness.runner import Runner
-from harness_plugins.pretext_colorization import colorization_loss, pixel_logs
+from tests.plugins.pretraining import short_pretraining
 
 
 def random_ab(n: int, seed: int = 0) -> np.ndarray:
@@ -174,14 +172,10 @@ def test_unprepared_task_weights_every_bin_equally_and_steps(registry):
 # ------------------------------------------------------------------- a short pretraining run
 @pytest.mark.slow
 def test_short_pretraining_predicts_colours_better_than_any_constant_bin(registry, tmp_path):
-    raw = {"pretext": {"name": "colorization", "epochs": 5, "max_images": 192,
-                       "prior_images": 192, "batch_size": 16, "image_size": 48, "resize": 56,
-                       "milestones": [10], "lr": 1e-3},
-           "head": {"name": "nima"}, "backbone": {"name": "tiny"},
-           "pretrain": {"dataset": "synthetic", "n_images": 300, "min_side": 56, "max_side": 80},
-           "run": {"progress": False}}
-    runner = Runner(resolve(registry, raw), registry, tmp_path / "run")
-    _, info, _ = runner.pretrain(Bar(None))
+    runner, info = short_pretraining(
+        registry, tmp_path, {"name": "colorization", "epochs": 5, "max_images": 192,
+                             "prior_images": 192, "batch_size": 16, "image_size": 48,
+                             "resize": 56, "milestones": [10], "lr": 1e-3}, 56, 80)
     metrics = info["metrics"]
     assert metrics["loss"] < 0.97 * metrics["loss_constant"], metrics
     assert metrics["balanced_acc"] > 1.5 * metrics["balanced_acc_constant"], metrics

@@ -7,12 +7,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from pydantic import ValidationError
-
-from harness.config import resolve
-from harness.crops import crop_patches
-from harness.progress import Bar
-from harness.runner import Runner
 from harness_plugins.pretext_context import (
     NEIGHBOURS,
     PATCH_MEAN,
@@ -21,6 +15,10 @@ from harness_plugins.pretext_context import (
     downsample,
     prepare_patches,
 )
+from pydantic import ValidationError
+
+from harness.crops import crop_patches
+from tests.plugins.pretraining import short_pretraining
 
 #: Doersch et al.'s label layout (train.py, pos2lbl) "1 2 3 / 4 . 5 / 6 7 8" as (dy, dx) of the
 #: neighbour relative to the centre, written out by hand; our labels are theirs minus one.
@@ -136,14 +134,10 @@ def test_crop_patches_rejects_a_patch_outside_the_image():
 
 @pytest.mark.slow
 def test_short_pretraining_predicts_positions_better_than_chance(registry, tmp_path):
-    raw = {"pretext": {"name": "context", "epochs": 12, "max_images": 192, "batch_size": 16,
-                       "image_size": 60, "patch_size": 16, "gap": 4, "jitter": 1,
-                       "downsample_min": 2, "hidden": 64},
-           "head": {"name": "nima"}, "backbone": {"name": "tiny"},
-           "pretrain": {"dataset": "synthetic", "n_images": 300, "min_side": 56, "max_side": 80},
-           "run": {"progress": False}}
-    runner = Runner(resolve(registry, raw), registry, tmp_path / "run")
-    _, info, _ = runner.pretrain(Bar(None))
+    _, info = short_pretraining(
+        registry, tmp_path, {"name": "context", "epochs": 12, "max_images": 192,
+                             "batch_size": 16, "image_size": 60, "patch_size": 16, "gap": 4,
+                             "jitter": 1, "downsample_min": 2, "hidden": 64}, 56, 80)
     metrics = info["metrics"]
     assert metrics["chance"] == 1 / 8
     assert metrics["position_accuracy"] > 2 * metrics["chance"], metrics

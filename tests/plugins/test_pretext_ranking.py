@@ -18,7 +18,6 @@ from harness.runner import Runner
 from harness.training import StepContext, step_generator
 
 
-
 def make(registry, name, **overrides):
     backbone_spec = registry.get("backbone", "tiny")
     spec = registry.get("pretext", name)

@@ -8,15 +8,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from harness_plugins.pretext_simclr import contrastive_accuracy
 from PIL import Image
 
-from harness.config import resolve
 from harness.data.loading import Samples, collate
-from harness.progress import Bar
-from harness.runner import Runner
 from harness.synthetic.dataset import SyntheticDataset
 from harness.training import StepContext
-from harness_plugins.pretext_simclr import contrastive_accuracy
+from tests.plugins.pretraining import short_pretraining
 
 SOLID = (153, 77, 51)  # an orange-brown
 
@@ -114,13 +112,9 @@ def test_colour_augmentations_switch_off_and_on(registry):
 @pytest.mark.slow
 def test_short_pretraining_finds_the_positive_view_better_than_chance(registry, tmp_path):
     # The quick profile's augmentations (Chen et al.'s CIFAR-10 colour strength 0.5, no blur).
-    raw = {"pretext": {"name": "simclr", "epochs": 6, "max_images": 256, "batch_size": 32,
-                       "image_size": 32},
-           "head": {"name": "nima"}, "backbone": {"name": "tiny"},
-           "pretrain": {"dataset": "synthetic", "n_images": 300, "min_side": 48, "max_side": 64},
-           "run": {"progress": False}}
-    runner = Runner(resolve(registry, raw), registry, tmp_path / "run")
-    _, info, _ = runner.pretrain(Bar(None))
+    _, info = short_pretraining(
+        registry, tmp_path, {"name": "simclr", "epochs": 6, "max_images": 256, "batch_size": 32,
+                             "image_size": 32}, 48, 64)
     metrics = info["metrics"]
     assert metrics["chance"] < 0.05
     assert metrics["contrastive_accuracy"] > 5 * metrics["chance"], metrics
