@@ -133,7 +133,6 @@ class PfisterTask(PretextTask):
     def __init__(self, backbone, settings: PfisterSettings) -> None:
         super().__init__(backbone, settings)
         table, width = distortion_table(), backbone.num_features
-        self._batchnorm_checked, self._restore = False, []
         self.score = self._layer(width, 1)
         if self.other == "class":
             self.classify = nn.ModuleList(self._layer(width, n) for n in table.sizes)
@@ -148,23 +147,6 @@ class PfisterTask(PretextTask):
         nn.init.zeros_(linear.weight)
         nn.init.zeros_(linear.bias)
         return nn.Sequential(nn.Dropout(self.settings.dropout), linear)
-
-    def _start_batchnorm_statistics(self) -> None:
-        """BatchNorm layers that never saw data (running mean 0, variance 1) take their running
-        statistics from the first training batch instead of averaging towards it from (0, 1).
-
-        PyTorch's (0, 1) start decays by 0.9 per step, and MobileNetV2's depthwise layers have
-        batch variances near 1e-4 at initialisation, so a short run's evaluation mode would
-        otherwise divide them by ~0.1 and give every image the same features. Training is
-        unchanged (it uses batch statistics); loaded weights (e.g. ImageNet) are left alone.
-        """
-        fresh = [m for m in self.backbone.modules()
-                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-                 and int(m.num_batches_tracked) == 0 and bool((m.running_mean == 0).all())
-                 and bool((m.running_var == 1).all())]
-        for m in fresh:
-            m.momentum_kept, m.momentum = m.momentum, None  # cumulative average of 1 batch
-        self._restore = fresh
 
     def sample_transform(self):
         return base_transform(self.settings.image_size)
@@ -186,13 +168,7 @@ class PfisterTask(PretextTask):
     # -- steps ---------------------------------------------------------------------------------
     def training_step(self, batch, ctx: StepContext) -> StepOutput:
         vb, scale = self.variants(batch, ctx.generator)
-        if self.training and not self._batchnorm_checked:
-            self._start_batchnorm_statistics()
-            self._batchnorm_checked = True
         features = self.backbone(vb.images).float()  # (N, C)
-        for m in self._restore:
-            m.momentum = m.momentum_kept
-        self._restore = []
         with torch.autocast(features.device.type, enabled=False):  # sums of ~500 terms: float32
             return self._losses(vb, features, scale)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,6 @@ from statsmodels.stats.multitest import multipletests
 
 from harness import comparisons as cmp
 from harness import metrics, stats
-from harness.cli import main
 from harness.data.records import AVA_LABELS, Dataset, LabelSpec, Records
 from harness.errors import DataError
 from harness.leaderboard import CONSTANT, Options, Section, build, sections
@@ -25,24 +23,11 @@ from harness.leaderboard_csv import csv_frame
 from harness.publish import publish
 from harness.rundirs import scan
 from harness.runner import train_label_stats
+from tests.test_cli import invoke
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "publish"
 RUNS, EXPECTED = FIXTURE / "rundirs", FIXTURE / "expected"
 BINS = np.arange(1, 11, dtype=float)
-
-
-def invoke(capsys, *args: str) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["harness", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def write_run(root: Path, name: str, pretext: str, seed: int, ids, target, pred, *,

@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pandas as pd
 import pytest
 
-from harness.cli import main
 from harness.synthetic.layouts import write_layout
+from tests.test_cli import invoke
 
 FAST = ["--backbone", "tiny", "--profile", "quick", "--set", "head.image_size=32",
         "--set", "head.resize=36", "--set", "head.epochs=2", "--set", "head.batch_size=16",
         "--set", "run.progress=false"]
-
-
-def invoke(capsys, *args: str) -> tuple[int, str, str]:
-    old, sys.argv = sys.argv, ["harness", *args]
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code or 0
-    finally:
-        sys.argv = old
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.mark.slow

@@ -148,33 +148,3 @@ def test_new_layers_start_at_zero(registry):
     features = torch.rand(3, task.backbone.num_features)
     torch.testing.assert_close(torch.sigmoid(task.score(features)), torch.full((3, 1), 0.5))
     torch.testing.assert_close(task.regress(features), torch.zeros(3, 21))
-
-
-def batchnorms(task):
-    return [m for m in task.backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-
-
-def test_fresh_batchnorm_statistics_come_from_the_first_batch(registry):
-    task = make(registry, "ranking", distortions_per_step=2).train()
-    first = batchnorms(task)[0]
-    seen = []
-    hook = first.register_forward_hook(lambda m, i, o: seen.append(i[0].detach().clone()))
-    task.training_step(loader_batch(), ctx())
-    hook.remove()
-    assert len(seen) == 1
-    x = seen[0]  # (N, C, H, W) the first BatchNorm's input
-    torch.testing.assert_close(first.running_mean, x.mean(dim=(0, 2, 3)))
-    torch.testing.assert_close(first.running_var, x.var(dim=(0, 2, 3), unbiased=True))
-    assert first.momentum == 0.1  # later steps average as usual
-    mean = first.running_mean.clone()
-    task.training_step(loader_batch(), ctx(1))
-    assert not torch.equal(first.running_mean, mean)
-
-
-def test_loaded_batchnorm_statistics_are_left_alone(registry):
-    task = make(registry, "ranking", distortions_per_step=2).train()
-    first = batchnorms(task)[0]
-    with torch.no_grad():
-        first.running_var.fill_(4.0)
-    task.training_step(loader_batch(), ctx())
-    assert float(first.running_var.max()) > 3.0 * 0.9  # 0.9 * 4 + 0.1 * batch variance
