@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from harness.distortions import _streams
 from harness.distortions._batching import (
     conv2d,
     fft_correlate,
@@ -242,12 +243,32 @@ def pixelate(images: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
     return grouped(images, list(factors), lambda sub, c: box_pixelate(sub, float(c)).clamp_(0, 1))
 
 
+def _draws_on_cpu(images: torch.Tensor, generator: torch.Generator | None) -> bool:
+    """Whether the random numbers come from a CPU generator (blocks of :mod:`._streams`)."""
+    return (generator.device if generator is not None else images.device).type == "cpu"
+
+
 def gaussian_noise(
     images: torch.Tensor, sigmas: Sequence[float], generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """imagenet-c ``gaussian_noise``: ``clip(x + sigma * N(0, 1))``, one sigma per sample."""
-    noise = randn(images.shape, images, generator)
-    return noise.mul_(per_sample(sigmas, images)).add_(images).clamp_(0.0, 1.0)
+    """imagenet-c ``gaussian_noise``: ``clip(x + sigma * N(0, 1))``, one sigma per sample.
+
+    With a CPU generator the noise is drawn in parallel blocks (:func:`._streams.run_blocks`) and
+    the result moved to the images' device; with a CUDA generator, in one call on the GPU.
+    """
+    if not _draws_on_cpu(images, generator):
+        noise = randn(images.shape, images, generator)
+        return noise.mul_(per_sample(sigmas, images)).add_(images).clamp_(0.0, 1.0)
+    sigma = torch.as_tensor(sigmas, dtype=images.dtype).view(-1, 1)
+
+    def kernel(seed: int, out: torch.Tensor, x: torch.Tensor, rows: slice) -> None:
+        torch.addcmul(x, _streams.normal_(out, seed), sigma[rows], out=out).clamp_(0.0, 1.0)
+
+    return _streams.run_blocks(images.cpu(), generator, kernel).to(images.device)
+
+
+#: Impulse-noise probabilities are resolved to multiples of 2^-16 (one 16-bit draw per element).
+IMPULSE_RESOLUTION = 2**16
 
 
 def impulse_noise(
@@ -258,8 +279,22 @@ def impulse_noise(
     Each element is replaced with probability ``p``; a replaced element is salt (1) or pepper (0)
     with probability 1/2. One uniform ``u`` per element decides both: ``u < p/2`` -> 0,
     ``p/2 <= u < p`` -> 1, which has the same joint distribution as skimage's two Bernoullis.
+    With a CPU generator ``u`` is a 16-bit integer (:func:`._streams.uniform16`), so ``p`` counts
+    in steps of 2^-16 (0.03 becomes 0.029999); with a CUDA generator, a float32 uniform.
     """
-    u = rand(images.shape, images, generator)  # drawn for the whole batch (device-independent)
-    p = per_sample(amounts, images)
-    # Three whole-batch passes (no chunk copies): the uniform draw dominates what is left.
-    return torch.where(u >= p, images, u >= p * 0.5)  # bool salt promotes to images' dtype
+    if not _draws_on_cpu(images, generator):
+        u = rand(images.shape, images, generator)
+        p = per_sample(amounts, images)
+        return torch.where(u >= p, images, u >= p * 0.5)  # bool salt promotes to images' dtype
+    # u16 < round(p 2^16) on u16 = s + 32768, s the int16 draw; thresholds kept in int16 range.
+    scale = IMPULSE_RESOLUTION
+    keep = [min(round(p * scale) - scale // 2, scale // 2 - 1) for p in amounts]
+    salt = [min(round(p * scale / 2) - scale // 2, scale // 2 - 1) for p in amounts]
+    keep_from = torch.tensor(keep, dtype=torch.int16).view(-1, 1)
+    salt_from = torch.tensor(salt, dtype=torch.int16).view(-1, 1)
+
+    def kernel(seed: int, out: torch.Tensor, x: torch.Tensor, rows: slice) -> None:
+        s = _streams.uniform16(out.numel(), seed).view(out.shape)
+        torch.where(s >= keep_from[rows], x, (s >= salt_from[rows]).to(x.dtype), out=out)
+
+    return _streams.run_blocks(images.cpu(), generator, kernel).to(images.device)
