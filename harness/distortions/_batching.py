@@ -72,22 +72,36 @@ def chunked(
     fn: Callable[..., torch.Tensor],
     *per_sample: Sequence,
     limit: int = CHUNK_ELEMENTS,
+    keys: Sequence[Hashable] | None = None,
 ) -> torch.Tensor:
-    """``fn(images, *per_sample)`` evaluated on consecutive row chunks (CPU only), concatenated.
+    """``fn(images, *per_sample)`` evaluated on chunks of rows (CPU only), reassembled.
 
     ``per_sample`` are lists or tensors with one entry per image, sliced along with the images.
+    With ``keys`` (one per image, e.g. the level) the rows are chunked in key order, so that a
+    chunk holds one key where possible: ops that group by key (one FFT size, one resampling
+    matrix per group) then see a few large groups instead of many small ones.
     """
-    per_image = max(images[0].numel(), 1) if images.shape[0] else 1
+    batch = images.shape[0]
+    per_image = max(images[0].numel(), 1) if batch else 1
     step = max(1, limit // per_image)
-    if images.is_cuda or images.shape[0] <= step:
+    if images.is_cuda or batch <= step:
         return fn(images, *per_sample)
+    order = list(range(batch))
+    if keys is not None:
+        order.sort(key=lambda i: repr(keys[i]))
     out = torch.empty_like(images)
-    for start in range(0, images.shape[0], step):
-        rows = slice(start, start + step)
-        out[rows] = fn(
-            images[rows],
-            *(v[rows] if isinstance(v, torch.Tensor) else list(v)[rows] for v in per_sample),
+    for start in range(0, batch, step):
+        rows = order[start : start + step]
+        contiguous = rows == list(range(rows[0], rows[0] + len(rows)))
+        index = slice(rows[0], rows[0] + len(rows)) if contiguous else torch.tensor(rows)
+        result = fn(
+            images[index] if contiguous else images.index_select(0, index),
+            *(v[index] if isinstance(v, torch.Tensor) else [v[i] for i in rows] for v in per_sample),
         )
+        if contiguous:
+            out[index] = result
+        else:
+            out.index_copy_(0, index, result)
     return out
 
 
@@ -138,17 +152,22 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, groups: int) -> torch.Tensor:
         return F.conv2d(x, weight, groups=groups)
 
 
+#: Odd parts of the FFT lengths :func:`fft_size` picks. MKL and cuFFT are fastest on powers of two
+#: with small factors of 3 and 5: measured round trips (``rfft2`` + ``irfft2``, 13 x 3 images,
+#: 2 CPU threads) take 6.5 ms at 256 and 240 but 7.9 ms at 250 = 2 x 5^3 and 12 ms at 243 = 3^5.
+FFT_ODD_FACTORS = (1, 3, 5, 9, 15)
+
+
 def fft_size(n: int) -> int:
-    """The smallest ``m >= n`` whose only prime factors are 2, 3 and 5 (fast FFT lengths)."""
-    m = max(n, 1)
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 1
+    """The smallest ``m >= n`` of the form ``2^a k`` with ``k`` in :data:`FFT_ODD_FACTORS`."""
+    n = max(n, 1)
+    best = None
+    for k in FFT_ODD_FACTORS:
+        m = k
+        while m < n:
+            m *= 2
+        best = m if best is None else min(best, m)
+    return best
 
 
 def fft_correlate(

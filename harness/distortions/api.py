@@ -29,15 +29,13 @@ from harness.distortions.resample import resize
 BACKENDS = ("fast", "reference")
 #: Fast ops that are not chunked on the CPU: those that draw random numbers themselves (so their
 #: draws do not depend on the device; motion blur's angles and mixup's partners are drawn up
-#: front) and the JPEG codec, which works image by image anyway.
+#: front).
 UNCHUNKED = frozenset(
     {
         "gaussian_noise",
         "impulse_noise",
         "sheng_gaussian_noise",
         "sheng_patch_shuffle",
-        "jpeg_compression",
-        "sheng_jpeg",
     }
 )
 
@@ -239,7 +237,13 @@ def apply(
     if d.name in UNCHUNKED:
         result = FAST[d.name](sub, sub_levels, sub_params, generator)
     else:
-        result = chunked(sub, lambda x, lv, p: FAST[d.name](x, lv, p, None), sub_levels, sub_params)
+        result = chunked(
+            sub,
+            lambda x, lv, p: FAST[d.name](x, lv, p, None),
+            sub_levels,
+            sub_params,
+            keys=sub_levels,
+        )
     if len(rows) == len(levels):
         return result.to(images.dtype)
     out = work.clone()

@@ -148,7 +148,7 @@ def _pfister() -> list[Distortion]:
             "jpeg_compression",
             _lv([25, 18, 15, 10, 7]),
             "JPEG quality",
-            "8-bit JPEG encode/decode: Pillow/libjpeg-turbo on CPU, torchvision nvjpeg on CUDA",
+            "8-bit JPEG encode/decode: torchvision (libjpeg-turbo on CPU, nvjpeg on CUDA)",
             ic,
         ),
         (

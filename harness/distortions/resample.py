@@ -89,22 +89,54 @@ def resize(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return out.clamp_(0.0, 1.0)  # the weights are convex; this only removes rounding overshoot
 
 
+def _box_down(images: torch.Tensor, small_h: int, small_w: int) -> torch.Tensor:
+    """Pillow ``BOX`` downscale: ``avg_pool2d`` where a side divides evenly (Pillow's cells are
+    then the pooling windows), else that side's :func:`pil_weights` matrix."""
+    height, width = images.shape[-2:]
+    even_h, even_w = height % small_h == 0, width % small_w == 0
+    if even_h or even_w:
+        kernel = (height // small_h if even_h else 1, width // small_w if even_w else 1)
+        images = F.avg_pool2d(images, kernel) if kernel != (1, 1) else images
+    dev, dt = images.device, images.dtype
+    if not even_w:
+        images = torch.matmul(
+            images, torch.tensor(pil_weights(width, small_w, "box").T, dtype=dt, device=dev)
+        )
+    if not even_h:
+        images = torch.matmul(
+            torch.tensor(pil_weights(height, small_h, "box"), dtype=dt, device=dev), images
+        )
+    return images
+
+
+@lru_cache(maxsize=256)
+def _nearest_exact_matches(small: int, size: int, device_type: str) -> bool:
+    """Whether ``interpolate(mode="nearest-exact")`` picks Pillow's upscale pixel
+    ``floor((x + 0.5) small / size)`` at every ``x`` (float rounding could differ at a tie)."""
+    pillow = (2 * np.arange(size) + 1) * small // (2 * size)
+    source = torch.arange(small, dtype=torch.float32, device=device_type).view(1, 1, 1, small)
+    picked = F.interpolate(source, size=(1, size), mode="nearest-exact").view(-1)
+    return bool((picked.cpu().numpy() == pillow).all())
+
+
 def box_pixelate(images: torch.Tensor, factor: float) -> torch.Tensor:
     """Pfister's pixelate: ``BOX`` downscale to ``int(size * factor)``, ``BOX`` upscale back.
 
     Pillow's box filter averages the input pixels whose centres fall in each output cell
-    (:func:`pil_weights`); upscaling with it picks one pixel, ``floor((x + 0.5) * small / size)``.
-    ``(B, C, H, W) -> (B, C, H, W)``.
+    (:func:`pil_weights`); upscaling with it picks one pixel, ``floor((x + 0.5) * small / size)``,
+    which is torch's ``nearest-exact`` interpolation. ``(B, C, H, W) -> (B, C, H, W)``.
     """
     height, width = images.shape[-2:]
     small_h, small_w = max(int(height * factor), 1), max(int(width * factor), 1)
-    dev, dt = images.device, images.dtype
-    down_h = torch.tensor(pil_weights(height, small_h, "box"), dtype=dt, device=dev)  # (h, H)
-    down_w = torch.tensor(pil_weights(width, small_w, "box"), dtype=dt, device=dev)  # (w, W)
-    small = torch.matmul(torch.matmul(down_h, images), down_w.T)  # (B, C, h, w)
-    rows = ((torch.arange(height, device=dev) + 0.5) * small_h / height).floor().long()
-    cols = ((torch.arange(width, device=dev) + 0.5) * small_w / width).floor().long()
-    return small.index_select(-2, rows).index_select(-1, cols)  # (B, C, H, W)
+    small = _box_down(images, small_h, small_w)  # (B, C, h, w)
+    kind = images.device.type
+    if _nearest_exact_matches(small_h, height, kind) and _nearest_exact_matches(
+        small_w, width, kind
+    ):
+        return F.interpolate(small, size=(height, width), mode="nearest-exact")
+    rows = torch.from_numpy((2 * np.arange(height) + 1) * small_h // (2 * height))
+    cols = torch.from_numpy((2 * np.arange(width) + 1) * small_w // (2 * width))
+    return small.index_select(-2, rows.to(images.device)).index_select(-1, cols.to(images.device))
 
 
 def letterbox(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -32,7 +32,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from harness.distortions._batching import conv2d, grouped, per_sample, rand, randn
+from harness.distortions import technical
+from harness.distortions._batching import conv2d, grouped, per_sample, rand
 from harness.distortions.catalogue import DistortionError, catalogue
 
 #: Kang et al.'s patch size for PatchShuffle.
@@ -81,9 +82,9 @@ def class_to_level(index: int) -> tuple[str, int]:
 def gaussian_noise(
     images: torch.Tensor, variances: Sequence[float], generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """``clip(x + sqrt(var) N(0, 1))``, one variance per sample."""
-    sigma = per_sample([math.sqrt(v) for v in variances], images)
-    return randn(images.shape, images, generator).mul_(sigma).add_(images).clamp_(0.0, 1.0)
+    """``clip(x + sqrt(var) N(0, 1))``, one variance per sample (the technical set's kernel:
+    :func:`harness.distortions.technical.gaussian_noise`)."""
+    return technical.gaussian_noise(images, [math.sqrt(v) for v in variances], generator)
 
 
 def rotation(images: torch.Tensor, degrees: Sequence[int]) -> torch.Tensor:
@@ -147,17 +148,23 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 def gaussian_blur(images: torch.Tensor, sigmas: Sequence[float]) -> torch.Tensor:
-    """Separable Gaussian blur, sigma in pixels per sample, reflect-101 border; grouped."""
-    channels = images.shape[1]
+    """Separable Gaussian blur, sigma in pixels per sample, reflect-101 border; grouped.
+
+    Every plane of a group is one channel of a single depthwise conv2d (batch 1, ``b * 3``
+    groups): oneDNN's depthwise kernel for batch 13 x 3 groups took 17x longer (35 ms vs 2 ms).
+    """
 
     def one(sub: torch.Tensor, sigma: float) -> torch.Tensor:
         k = gaussian_kernel(float(sigma)).to(device=sub.device, dtype=sub.dtype)
         r = (k.numel() - 1) // 2
         if r == 0:
             return sub.clone()
-        x = F.pad(sub, (r, r, r, r), mode="reflect")
-        x = conv2d(x, k.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-        return conv2d(x, k.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+        b, c, h, w = sub.shape
+        planes = F.pad(sub, (r, r, r, r), mode="reflect").reshape(1, b * c, h + 2 * r, w + 2 * r)
+        rows = k.view(1, 1, 1, -1).expand(b * c, 1, 1, -1).contiguous()
+        x = conv2d(planes, rows, groups=b * c)
+        x = conv2d(x, rows.view(b * c, 1, -1, 1), groups=b * c)
+        return x.view(b, c, h, w)
 
     return grouped(images, list(sigmas), one)
 

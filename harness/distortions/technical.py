@@ -17,7 +17,6 @@ import io
 import math
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -43,56 +42,48 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
 
 
-def _jpeg_pil_one(images: torch.Tensor, out: torch.Tensor, i: int, quality: int) -> None:
-    code = to_uint8(images[i]).permute(1, 2, 0).contiguous().numpy()  # (H, W, 3)
-    buffer = io.BytesIO()
-    Image.fromarray(code).save(buffer, "JPEG", quality=quality)
-    decoded = Image.open(buffer)
-    array = np.array(decoded if decoded.mode == "RGB" else decoded.convert("RGB"))  # writable
-    out[i] = torch.from_numpy(array).permute(2, 0, 1).to(out.dtype).div_(255.0)
-
-
 def _jpeg_pil(images: torch.Tensor, quality: Sequence[int]) -> torch.Tensor:
-    # A codec is a per-image call. Pillow's libjpeg-turbo writes the same bytes as torchvision's
-    # CPU encoder ~5x faster and releases the GIL, so images are coded on torch's threads, each
-    # converted to 8 bits and back inside its own job (no full-batch temporaries).
+    """Pillow (libjpeg-turbo), one image at a time: the reference's own codec calls."""
+    codes = to_uint8(images).permute(0, 2, 3, 1).contiguous().numpy()  # (B, H, W, 3)
     out = torch.empty_like(images)
-    jobs = [(images, out, i, int(q)) for i, q in enumerate(quality)]
-    threads = min(torch.get_num_threads(), len(jobs))
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(lambda job: _jpeg_pil_one(*job), jobs))
-    else:
-        for job in jobs:
-            _jpeg_pil_one(*job)
-    return out
+    for i, (code, q) in enumerate(zip(codes, quality)):
+        buffer = io.BytesIO()
+        Image.fromarray(code).save(buffer, "JPEG", quality=int(q))
+        decoded = Image.open(buffer)
+        array = np.array(decoded if decoded.mode == "RGB" else decoded.convert("RGB"))
+        out[i] = torch.from_numpy(array).permute(2, 0, 1)
+    return out.div_(255.0)
 
 
 def _jpeg_torchvision(images: torch.Tensor, quality: Sequence[int]) -> torch.Tensor:
+    """torchvision's ``encode_jpeg`` / ``decode_jpeg``: one call per quality on a list of
+    images (libjpeg-turbo on the CPU, byte-identical to Pillow's; nvjpeg on CUDA), the 8-bit
+    conversions done once for the batch."""
     with warnings.catch_warnings():  # deprecated in torchvision 0.29 in favour of TorchCodec
         warnings.simplefilter("ignore", DeprecationWarning)
         from torchvision.io import decode_jpeg, encode_jpeg
 
-        def one(sub: torch.Tensor, q: int) -> torch.Tensor:
-            encoded = encode_jpeg(list(to_uint8(sub)), quality=int(q))  # batched nvjpeg on CUDA
+        codes = to_uint8(images)  # (B, 3, H, W)
+        decoded = torch.empty_like(codes)
+        for q in sorted(set(int(q) for q in quality)):
+            rows = [i for i, p in enumerate(quality) if int(p) == q]
+            encoded = encode_jpeg([codes[i] for i in rows], quality=q)  # batched nvjpeg on CUDA
             encoded = [e.cpu() for e in encoded]  # decode_jpeg reads its input from host memory
-            decoded = torch.stack(decode_jpeg(encoded, device=sub.device))  # (b, 3, H, W)
-            return decoded.to(sub.dtype).div_(255.0)
+            for i, image in zip(rows, decode_jpeg(encoded, device=images.device)):
+                decoded[i] = image
+    return decoded.to(images.dtype).div_(255.0)
 
-        return grouped(images, list(quality), one)
 
-
-def jpeg(images: torch.Tensor, quality: Sequence[int], codec: str = "auto") -> torch.Tensor:
+def jpeg(images: torch.Tensor, quality: Sequence[int], codec: str = "torchvision") -> torch.Tensor:
     """JPEG round trip at one quality per sample (imagenet-c ``jpeg_compression``).
 
-    ``codec``: ``"pil"`` (Pillow, libjpeg-turbo), ``"torchvision"`` (``encode_jpeg`` /
-    ``decode_jpeg``; nvjpeg on CUDA), or ``"auto"`` = torchvision on CUDA, Pillow on CPU.
+    ``codec``: ``"torchvision"`` (``encode_jpeg`` / ``decode_jpeg``: libjpeg-turbo on the CPU,
+    nvjpeg on CUDA) or ``"pil"`` (Pillow, the reference's codec, image by image). On the CPU
+    both give the same bytes (tested); torchvision's list calls skip Pillow's per-image Python.
     """
-    if codec == "auto":
-        codec = "torchvision" if images.is_cuda else "pil"
-    if codec == "pil" and images.is_cuda:
+    if codec == "pil":
         return _jpeg_pil(images.cpu(), quality).to(images.device)
-    return (_jpeg_pil if codec == "pil" else _jpeg_torchvision)(images, quality)
+    return _jpeg_torchvision(images, quality)
 
 
 @lru_cache(maxsize=16)
