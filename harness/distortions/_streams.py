@@ -7,7 +7,9 @@ torch's CPU generator is one Mersenne Twister behind a lock: a whole-batch ``tor
 ``k`` of a NumPy ``SeedSequence`` seeded by one draw of the caller's generator, and the blocks run
 on torch's intra-op thread count. Each block draws its numbers and combines them with its pixels
 while both are in cache, writing straight into the output; nothing batch-sized is allocated
-besides the output. The result is a function of the generator's state and the batch alone, never
+besides the output. Kernels should do their arithmetic with NumPy (one thread, GIL released):
+a torch op inside a block would start its own OpenMP team on every worker thread and
+oversubscribe the cores. The result is a function of the generator's state and the batch alone, never
 of the thread count or scheduling.
 """
 

@@ -234,6 +234,10 @@ def pixelate(images: torch.Tensor, factors: Sequence[float]) -> torch.Tensor:
     return grouped(images, list(factors), lambda sub, c: box_pixelate(sub, float(c)).clamp_(0, 1))
 
 
+#: NumPy dtypes of the float dtypes the fast ops compute in.
+_NUMPY = {torch.float32: np.float32, torch.float64: np.float64}
+
+
 def _draws_on_cpu(images: torch.Tensor, generator: torch.Generator | None) -> bool:
     """Whether the random numbers come from a CPU generator (blocks of :mod:`._streams`)."""
     return (generator.device if generator is not None else images.device).type == "cpu"
@@ -250,10 +254,13 @@ def gaussian_noise(
     if not _draws_on_cpu(images, generator):
         noise = randn(images.shape, images, generator)
         return noise.mul_(per_sample(sigmas, images)).add_(images).clamp_(0.0, 1.0)
-    sigma = torch.as_tensor(sigmas, dtype=images.dtype).view(-1, 1)
+    sigma = np.asarray(sigmas, dtype=_NUMPY[images.dtype]).reshape(-1, 1)
 
     def kernel(seed: int, out: torch.Tensor, x: torch.Tensor, rows: slice) -> None:
-        torch.addcmul(x, _streams.normal_(out, seed), sigma[rows], out=out).clamp_(0.0, 1.0)
+        o = _streams.normal_(out, seed).numpy()  # NumPy from here: one thread per block
+        np.multiply(o, sigma[rows], out=o)
+        np.add(o, x.numpy(), out=o)
+        np.clip(o, 0.0, 1.0, out=o)
 
     return _streams.run_blocks(images.cpu(), generator, kernel).to(images.device)
 
@@ -281,11 +288,13 @@ def impulse_noise(
     scale = IMPULSE_RESOLUTION
     keep = [min(round(p * scale) - scale // 2, scale // 2 - 1) for p in amounts]
     salt = [min(round(p * scale / 2) - scale // 2, scale // 2 - 1) for p in amounts]
-    keep_from = torch.tensor(keep, dtype=torch.int16).view(-1, 1)
-    salt_from = torch.tensor(salt, dtype=torch.int16).view(-1, 1)
+    keep_from = np.asarray(keep, dtype=np.int16).reshape(-1, 1)
+    salt_from = np.asarray(salt, dtype=np.int16).reshape(-1, 1)
 
     def kernel(seed: int, out: torch.Tensor, x: torch.Tensor, rows: slice) -> None:
-        s = _streams.uniform16(out.numel(), seed).view(out.shape)
-        torch.where(s >= keep_from[rows], x, (s >= salt_from[rows]).to(x.dtype), out=out)
+        s = _streams.uniform16(out.numel(), seed).numpy().reshape(out.shape)
+        o = out.numpy()
+        np.copyto(o, s >= salt_from[rows])  # 1 (salt) or 0 (pepper) ...
+        np.copyto(o, x.numpy(), where=s >= keep_from[rows])  # ... where the pixel is not kept
 
     return _streams.run_blocks(images.cpu(), generator, kernel).to(images.device)
