@@ -172,7 +172,7 @@ def _pfister() -> list[Distortion]:
             "pixelate",
             _lv([0.6, 0.5, 0.4, 0.3, 0.25]),
             "scale factor",
-            "Pillow BOX down-weights as matrices, BOX (nearest) up",
+            "Pillow BOX down (avg_pool or weight matrices), nearest-exact up",
             "Pillow BOX resize down and up",
         ),
         (
