@@ -96,7 +96,10 @@ def chunked(
         index = slice(rows[0], rows[0] + len(rows)) if contiguous else torch.tensor(rows)
         result = fn(
             images[index] if contiguous else images.index_select(0, index),
-            *(v[index] if isinstance(v, torch.Tensor) else [v[i] for i in rows] for v in per_sample),
+            *(
+                v[index] if isinstance(v, torch.Tensor) else [v[i] for i in rows]
+                for v in per_sample
+            ),
         )
         if contiguous:
             out[index] = result
