@@ -278,7 +278,8 @@ def impulse_noise(
     with probability 1/2. One uniform ``u`` per element decides both: ``u < p/2`` -> 0,
     ``p/2 <= u < p`` -> 1, which has the same joint distribution as skimage's two Bernoullis.
     With a CPU generator ``u`` is a 16-bit integer (:func:`._streams.uniform16`), so ``p`` counts
-    in steps of 2^-16 (0.03 becomes 0.029999); with a CUDA generator, a float32 uniform.
+    in steps of 2^-16, at most 1 - 2^-16 (0.03 becomes 0.029999); with a CUDA generator, a
+    float32 uniform.
     """
     if not _draws_on_cpu(images, generator):
         u = rand(images.shape, images, generator)
