@@ -192,6 +192,6 @@ def harness_pretexts():
                 "entropy-weighted",
         references=("Sheng et al., Revisiting Image Aesthetic Assessment via Self-Supervised "
                     "Feature Learning, AAAI 2020, Eq. 1-3 and §Entropy-based weighting",),
-        version="1", defaults=DegradationTripletSettings, factory=DegradationTriplet,
+        version="2", defaults=DegradationTripletSettings, factory=DegradationTriplet,
         profiles={"quick": {"epochs": 6, "batch_size": 32, "image_size": 64, "resize": 72,
                             "lr": 0.05, "lr_step": 4, "warmup_epochs": 3, "max_images": 480}})]

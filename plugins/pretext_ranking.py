@@ -28,4 +28,4 @@ def harness_pretexts():
         name="ranking", summary="Rank less distorted above more distorted variants (21 "
                                 "aesthetic distortions, margin 0.2)",
         references=(f"{PFISTER}, Eq. 1", "Liu, van de Weijer & Bagdanov, RankIQA, ICCV 2017"),
-        version="1", defaults=PfisterSettings, factory=Ranking, profiles={"quick": QUICK})]
+        version="2", defaults=PfisterSettings, factory=Ranking, profiles={"quick": QUICK})]

@@ -25,5 +25,5 @@ def harness_pretexts():
         references=(f"{PFISTER}, Eq. 1, 2, 4",
                     "Liang & Zhang, A simple general approach to balance task difficulty in "
                     "multi-task learning, arXiv:2002.04792"),
-        version="1", defaults=PfisterSettings, factory=RankingClassification,
+        version="2", defaults=PfisterSettings, factory=RankingClassification,
         profiles={"quick": QUICK})]

@@ -25,5 +25,5 @@ def harness_pretexts():
         references=(f"{PFISTER}, Eq. 1, 3, 5",
                     "Liang & Zhang, A simple general approach to balance task difficulty in "
                     "multi-task learning, arXiv:2002.04792"),
-        version="1", defaults=PfisterSettings, factory=RankingRegression,
+        version="2", defaults=PfisterSettings, factory=RankingRegression,
         profiles={"quick": QUICK})]
