@@ -15,6 +15,7 @@ of the thread count or scheduling.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -54,7 +55,9 @@ def stream_seeds(count: int, generator: torch.Generator | None) -> list[int]:
 
 
 @lru_cache(maxsize=4)
-def _pool(threads: int) -> ThreadPoolExecutor:
+def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
+    """One pool per thread count and process: a forked child (a DataLoader worker, a sweep
+    cell) inherits the parent's pool object but not its threads, so it makes its own."""
     return ThreadPoolExecutor(threads, thread_name_prefix="harness-distortions")
 
 
@@ -66,7 +69,8 @@ def parallel(fn: Callable[[int], None], count: int) -> None:
         for k in range(count):
             fn(k)
         return
-    for future in [_pool(threads).submit(fn, k) for k in range(count)]:
+    pool = _pool(threads, os.getpid())
+    for future in [pool.submit(fn, k) for k in range(count)]:
         future.result()  # re-raises a block's exception
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import queue as queue_module
+
 import numpy as np
 import pytest
 import torch
@@ -67,3 +71,41 @@ def test_gaussian_noise_on_an_image_split_in_parts_has_the_right_sigma():
     for half in halves:  # each part drew its own numbers at the same sigma
         assert half.std().item() == pytest.approx(0.12, rel=0.01)
     assert not torch.equal(halves[0], halves[1])
+
+
+_BLOCKS = torch.zeros(4, 2**17)  # made before any fork: a child's first OpenMP region may hang
+
+
+def _seed_kernel(seed, out, x, rows) -> None:
+    out.numpy()[:] = seed % 1000  # NumPy only: torch's OpenMP is not fork-safe
+
+
+def _blocks_in_child(queue) -> None:
+    torch.set_num_threads(2)  # so that run_blocks uses its thread pool
+    result = _streams.run_blocks(_BLOCKS, torch.Generator().manual_seed(1), _seed_kernel)
+    queue.put(result.numpy().copy())  # a tensor would travel by a file descriptor
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_wait_on_the_parents_pool():
+    # After a parallel call here, the parent's pool exists; a forked child inherits the object
+    # but not its threads, so work submitted to it would never run.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        expected = _streams.run_blocks(_BLOCKS, torch.Generator().manual_seed(1), _seed_kernel)
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_blocks_in_child, args=(queue,))
+        child.start()
+        try:
+            got = queue.get(timeout=30)  # before join: a queue's pipe holds only 64 KiB
+        except queue_module.Empty:
+            got = None
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+        assert got is not None, "the forked child hung on the parent's pool"
+        assert np.array_equal(got, expected.numpy())
+    finally:
+        torch.set_num_threads(threads)
