@@ -56,8 +56,8 @@ def stream_seeds(count: int, generator: torch.Generator | None) -> list[int]:
 
 @lru_cache(maxsize=4)
 def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
-    """One pool per thread count and process: a forked child (a DataLoader worker, a sweep
-    cell) inherits the parent's pool object but not its threads, so it makes its own."""
+    """One pool per thread count and process: a forked child (e.g. a ``multiprocessing``
+    worker) inherits the parent's pool object but not its threads, so it makes its own."""
     return ThreadPoolExecutor(threads, thread_name_prefix="harness-distortions")
 
 
