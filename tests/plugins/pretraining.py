@@ -17,3 +17,20 @@ def short_pretraining(registry, tmp_path, pretext: dict, min_side: int, max_side
     runner = Runner(resolve(registry, raw), registry, tmp_path / "run")
     _, info, _ = runner.pretrain(Bar(None))
     return runner, info
+
+
+def train_steps(module, batch, steps: int, ctx=None, lr: float | None = None):
+    """``steps`` optimiser steps of ``module`` (a pretext or head) on one fixed ``batch``, with
+    every parameter group's learning rate set to ``lr`` if given; returns the losses and the
+    last step's output."""
+    optimizer = module.configure_optimizers().optimizer
+    for group in optimizer.param_groups if lr is not None else ():
+        group["lr"] = lr
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        out = module.training_step(batch, ctx)
+        out.loss.backward()
+        optimizer.step()
+        losses.append(out.loss.item())
+    return losses, out

@@ -16,6 +16,7 @@ from harness.conformance import check
 from harness.data.records import AVA_LABELS, LabelSpec
 from harness.errors import UsageError
 from harness.runner import Runner
+from tests.plugins.pretraining import train_steps
 
 AADB_LABELS = LabelSpec(kinds=frozenset({"score", "binary"}), scale=(0.0, 1.0), threshold=0.5)
 
@@ -222,18 +223,9 @@ def test_training_lowers_the_loss_on_a_fixed_batch(registry):
     images = torch.rand(4, 3, 16, 16, generator=torch.Generator().manual_seed(0))
     dist = torch.softmax(torch.randn(4, 10, generator=torch.Generator().manual_seed(1)), 1)
     batch = {"image": images, "dist": dist, "index": torch.arange(4)}
-    optimizer = head.configure_optimizers().optimizer
-    for group in optimizer.param_groups:
-        group["lr"] = 0.05
     head.train()
     before = [p.detach().clone() for p in head.backbone.parameters()]
-    losses = []
-    for _ in range(10):
-        optimizer.zero_grad()
-        out = head.training_step(batch, None)
-        out.loss.backward()
-        optimizer.step()
-        losses.append(out.loss.item())
+    losses, _ = train_steps(head, batch, 10, lr=0.05)
     assert losses[-1] < 0.8 * losses[0]
     assert all(not torch.equal(a, b) for a, b in zip(before, head.backbone.parameters()))
 
