@@ -46,6 +46,26 @@ def test_box_pixelate_on_a_ramp():
     )
 
 
+@pytest.mark.parametrize("shape", [(37, 50), (64, 48), (45, 45), (224, 224)])
+@pytest.mark.parametrize("factor", [0.6, 0.5, 0.3, 0.25])
+@pytest.mark.parametrize("fallback", [False, True])
+def test_box_pixelate_is_pillows_box_down_and_up(shape, factor, fallback, monkeypatch):
+    # Independent value: Pillow's BOX coefficients as dense matrices, down then up (the up
+    # matrix picks one pixel). Covers avg_pool (even cells) and matrix (uneven) downscales, and
+    # with ``fallback`` the index-select upscale used where nearest-exact would differ.
+    from harness.distortions import resample
+
+    if fallback:
+        monkeypatch.setattr(resample, "_nearest_exact_matches", lambda *args: False)
+    h, w = shape
+    small_h, small_w = int(h * factor), int(w * factor)
+    x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    rows = pil_weights(small_h, h, "box") @ pil_weights(h, small_h, "box")
+    cols = pil_weights(small_w, w, "box") @ pil_weights(w, small_w, "box")
+    expected = torch.from_numpy(rows) @ x @ torch.from_numpy(cols).T
+    torch.testing.assert_close(box_pixelate(x, factor), expected, atol=1e-12, rtol=0)
+
+
 def test_torchvision_resize_sizes():
     assert short_side_size(400, 600, 224) == (224, 336)
     assert short_side_size(600, 401, 224) == (335, 224)  # int(224 * 600 / 401) = 335
